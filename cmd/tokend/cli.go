@@ -1,0 +1,492 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+
+	"github.com/google/uuid"
+
+	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/grant"
+	"github.com/tokend/tokend/keys"
+	"github.com/tokend/tokend/secret"
+)
+
+// maxClientAccessTTL caps a client app's own access-token lifetime, so
+// that a retired key is published long enough for every token it signed.
+const maxClientAccessTTL = 24 * time.Hour
+
+// cli runs the management commands against a store.
+type cli struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	db             string
+	json           bool
+}
+
+type command struct {
+	positional int
+	names      string
+	flags      func(fs *flag.FlagSet)
+	run        func(ctx context.Context, s tokend.Store, args []string) error
+}
+
+func (c *cli) dispatch(ctx context.Context, group, sub string, args []string) error {
+	cmd, ok := c.commands()[group+" "+sub]
+	if !ok {
+		return usagef("unknown command %q", group+" "+sub)
+	}
+	fs := newFlags(group+" "+sub, c.stderr)
+	fs.StringVar(&c.db, "db", defaultDB, "store: sqlite:PATH or postgres://...")
+	if cmd.flags != nil {
+		cmd.flags(fs)
+	}
+	pos, err := parse(fs, args, cmd.positional, cmd.names)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, c.db)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return cmd.run(ctx, store, pos)
+}
+
+func (c *cli) commands() map[string]command {
+	var (
+		passwordStdin, public bool
+		roles, grants, scopes listFlag
+		clientID, mode, alg   string
+		overlap, prepublish   time.Duration
+		accessTTL             time.Duration
+		argon                 = secret.DefaultParams
+	)
+	jsonFlag := func(fs *flag.FlagSet) { fs.BoolVar(&c.json, "json", false, "print JSON") }
+	argonFlags := func(fs *flag.FlagSet) {
+		fs.Func("argon2-memory", "argon2id memory, KiB (default 19456)", uintInto(&argon.MemoryKiB))
+		fs.Func("argon2-time", "argon2id passes (default 2)", uintInto(&argon.Time))
+	}
+	return map[string]command{
+		"user add": {1, "a user name", func(fs *flag.FlagSet) {
+			fs.BoolVar(&passwordStdin, "password-stdin", false, "read the password from standard input (one line)")
+			fs.Var(&roles, "role", "a role of the user (repeatable)")
+			argonFlags(fs)
+			jsonFlag(fs)
+		}, func(ctx context.Context, s tokend.Store, a []string) error {
+			return c.userAdd(ctx, s, a[0], passwordStdin, roles, argon)
+		}},
+		"user list": {0, "", func(fs *flag.FlagSet) {
+			fs.StringVar(&clientID, "client", "", "list the end users of this client app")
+			jsonFlag(fs)
+		}, func(ctx context.Context, s tokend.Store, a []string) error { return c.userList(ctx, s, clientID) }},
+		"user disable": {1, "a user name", nil, func(ctx context.Context, s tokend.Store, a []string) error {
+			u, err := findUser(ctx, s, a[0])
+			if err != nil {
+				return err
+			}
+			if err := s.DisableUser(ctx, u.ID, time.Now()); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "disabled user %s; their sessions are revoked\n", u.Username)
+			return nil
+		}},
+		"user passwd": {1, "a user name", func(fs *flag.FlagSet) {
+			fs.BoolVar(&passwordStdin, "password-stdin", false, "read the password from standard input (one line)")
+			argonFlags(fs)
+		}, func(ctx context.Context, s tokend.Store, a []string) error {
+			if !passwordStdin {
+				return usagef("user passwd needs --password-stdin")
+			}
+			u, err := findUser(ctx, s, a[0])
+			if err != nil {
+				return err
+			}
+			pw, err := c.readPassword()
+			if err != nil {
+				return err
+			}
+			hash, err := secret.HashPassword(pw, argon)
+			if err != nil {
+				return err
+			}
+			if err := s.SetUserPassword(ctx, u.ID, hash); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "password of %s changed\n", u.Username)
+			return nil
+		}},
+		"client add": {1, "a client name", func(fs *flag.FlagSet) {
+			fs.Var(&grants, "grant", "an allowed grant: password, client_credentials, refresh_token (repeatable)")
+			fs.Var(&scopes, "scope", "an allowed scope (repeatable)")
+			fs.StringVar(&mode, "mode", tokend.ModeProduction, "sandbox or production")
+			fs.BoolVar(&public, "public", false, "a public client: no secret (password and refresh_token grants)")
+			fs.DurationVar(&accessTTL, "access-ttl", 0, "this client's access-token lifetime (default: the server's)")
+			jsonFlag(fs)
+		}, func(ctx context.Context, s tokend.Store, a []string) error {
+			return c.clientAdd(ctx, s, a[0], grants, scopes, mode, public, accessTTL)
+		}},
+		"client list": {0, "", jsonFlag, func(ctx context.Context, s tokend.Store, a []string) error { return c.clientList(ctx, s) }},
+		"client rotate-secret": {1, "a client id", func(fs *flag.FlagSet) {
+			fs.DurationVar(&overlap, "overlap", 0, "how long the old secret keeps working (default: not at all)")
+			jsonFlag(fs)
+		}, func(ctx context.Context, s tokend.Store, a []string) error {
+			if overlap < 0 {
+				return usagef("--overlap must not be negative")
+			}
+			cl, err := s.ClientByID(ctx, a[0])
+			if err != nil {
+				return err
+			}
+			if cl.Public {
+				return tokend.Errorf(tokend.EINVALID, "client %s is public and has no secret", cl.ID)
+			}
+			sec, err := grant.RotateClientSecret(ctx, s, cl.ID, overlap, time.Now())
+			if err != nil {
+				return err
+			}
+			return c.printSecret(cl.ID, sec)
+		}},
+		"client disable": {1, "a client id", nil, func(ctx context.Context, s tokend.Store, a []string) error {
+			if err := s.DisableClient(ctx, a[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "disabled client %s\n", a[0])
+			return nil
+		}},
+		"key list": {0, "", jsonFlag, func(ctx context.Context, s tokend.Store, a []string) error { return c.keyList(ctx, s) }},
+		"key rotate": {0, "", func(fs *flag.FlagSet) {
+			fs.StringVar(&alg, "alg", "ES256", "algorithm of the new key: ES256, EdDSA, RS256 or RS512")
+			fs.DurationVar(&prepublish, "prepublish", 0, "publish the new key this long before it signs (default: sign at once)")
+			fs.DurationVar(&prepublish, "key-prepublish", 0, "same as --prepublish")
+		}, func(ctx context.Context, s tokend.Store, a []string) error { return c.keyRotate(ctx, s, alg, prepublish) }},
+	}
+}
+
+func uintInto(dst *uint32) func(string) error {
+	return func(v string) error {
+		var n uint32
+		if _, err := fmt.Sscan(v, &n); err != nil {
+			return errors.New("want a whole number")
+		}
+		*dst = n
+		return nil
+	}
+}
+
+// readPassword reads one line from standard input, without its line ending.
+func (c *cli) readPassword() (string, error) {
+	line, err := bufio.NewReader(c.stdin).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		return "", tokend.Errorf(tokend.EINVALID, "no password on standard input")
+	}
+	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+	if line == "" {
+		return "", tokend.Errorf(tokend.EINVALID, "the password must not be empty")
+	}
+	if len(line) > 1024 {
+		return "", tokend.Errorf(tokend.EINVALID, "the password is longer than 1024 bytes")
+	}
+	return line, nil
+}
+
+func validName(kind, s string) error {
+	if s == "" || len(s) > 200 || strings.TrimSpace(s) != s {
+		return tokend.Errorf(tokend.EINVALID, "%s must be 1 to 200 characters without surrounding spaces", kind)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return tokend.Errorf(tokend.EINVALID, "%s must not contain control characters", kind)
+		}
+	}
+	return nil
+}
+
+// findUser finds a user by name, or by id.
+func findUser(ctx context.Context, s tokend.Store, nameOrID string) (*tokend.User, error) {
+	u, err := s.UserByName(ctx, nameOrID)
+	if tokend.ErrorCode(err) == tokend.ENOTFOUND {
+		if u, err = s.UserByID(ctx, nameOrID); tokend.ErrorCode(err) == tokend.ENOTFOUND {
+			return nil, tokend.Errorf(tokend.ENOTFOUND, "no user %q", nameOrID)
+		}
+	}
+	return u, err
+}
+
+func (c *cli) userAdd(ctx context.Context, s tokend.Store, name string, fromStdin bool, roles []string, argon secret.Params) error {
+	if err := validName("a user name", name); err != nil {
+		return err
+	}
+	for _, r := range roles {
+		if r == "" || strings.ContainsFunc(r, unicode.IsSpace) {
+			return usagef("--role %q: a role is one word", r)
+		}
+	}
+	if err := argon.Validate(); err != nil {
+		return usageError{err.Error()}
+	}
+	var pw string
+	generated := false
+	if fromStdin {
+		var err error
+		if pw, err = c.readPassword(); err != nil {
+			return err
+		}
+	} else {
+		pw, generated = secret.NewClientSecret()[:24], true
+	}
+	hash, err := secret.HashPassword(pw, argon)
+	if err != nil {
+		return err
+	}
+	u := &tokend.User{ID: uuid.Must(uuid.NewV7()).String(), Username: name, PasswordHash: hash, Roles: roles, CreatedAt: time.Now()}
+	if err := s.CreateUser(ctx, u); err != nil {
+		if tokend.ErrorCode(err) == tokend.ECONFLICT {
+			return tokend.Errorf(tokend.ECONFLICT, "user %q already exists", name)
+		}
+		return err
+	}
+	if c.json {
+		out := map[string]any{"id": u.ID, "username": u.Username, "roles": nonNil(u.Roles)}
+		if generated {
+			out["password"] = pw
+		}
+		return c.printJSON(out)
+	}
+	fmt.Fprintf(c.stdout, "created user %s (id %s)\n", u.Username, u.ID)
+	if generated {
+		fmt.Fprintf(c.stdout, "password: %s\n(shown once; change it with 'tokend user passwd %s --password-stdin')\n", pw, u.Username)
+	}
+	return nil
+}
+
+func nonNil(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
+func timeOrNil(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func (c *cli) userList(ctx context.Context, s tokend.Store, clientID string) error {
+	users, err := s.ListUsers(ctx, tokend.UserFilter{ClientID: clientID})
+	if err != nil {
+		return err
+	}
+	if c.json {
+		out := []map[string]any{}
+		for _, u := range users {
+			m := map[string]any{
+				"id": u.ID, "username": u.Username, "roles": nonNil(u.Roles), "disabled": u.Disabled,
+				"created_at": timeOrNil(u.CreatedAt), "last_login_at": timeOrNil(u.LastLoginAt), "last_refresh_at": timeOrNil(u.LastRefreshAt),
+			}
+			if u.ClientID != "" {
+				m["client_id"] = u.ClientID
+			}
+			out = append(out, m)
+		}
+		return c.printJSON(out)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "USERNAME\tID\tROLES\tDISABLED\tLAST LOGIN\tLAST REFRESH")
+	for _, u := range users {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\n", u.Username, u.ID, strings.Join(u.Roles, ","), u.Disabled, orDash(u.LastLoginAt), orDash(u.LastRefreshAt))
+	}
+	return tw.Flush()
+}
+
+func orDash(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+var knownGrants = []string{tokend.GrantPassword, tokend.GrantClientCredentials, tokend.GrantRefreshToken}
+
+func (c *cli) clientAdd(ctx context.Context, s tokend.Store, name string, grants, scopes []string, mode string, public bool, accessTTL time.Duration) error {
+	if err := validName("a client name", name); err != nil {
+		return err
+	}
+	if len(grants) == 0 {
+		if public {
+			grants = []string{tokend.GrantPassword, tokend.GrantRefreshToken}
+		} else {
+			grants = []string{tokend.GrantClientCredentials}
+		}
+	}
+	for _, g := range grants {
+		if !slices.Contains(knownGrants, g) {
+			return usagef("--grant %q: want password, client_credentials or refresh_token", g)
+		}
+		if public && g == tokend.GrantClientCredentials {
+			return usagef("a public client cannot use client_credentials: it has no secret")
+		}
+	}
+	for _, sc := range scopes {
+		if !grant.ValidScopeToken(sc) {
+			return usagef("--scope %q: not a valid scope", sc)
+		}
+	}
+	if mode != tokend.ModeSandbox && mode != tokend.ModeProduction {
+		return usagef("--mode %q: want sandbox or production", mode)
+	}
+	if accessTTL < 0 || accessTTL > maxClientAccessTTL {
+		return usagef("--access-ttl must be between 0 and %s", maxClientAccessTTL)
+	}
+	cl := &tokend.ClientApp{
+		ID: uuid.NewString(), Name: name, Public: public, Grants: slices.Compact(slices.Sorted(slices.Values(grants))),
+		Scopes: scopes, Mode: mode, AccessTTL: accessTTL, CreatedAt: time.Now(),
+	}
+	var sec string
+	if !public {
+		var err error
+		if sec, cl.SecretHash, err = grant.NewClientSecret(ctx, s); err != nil {
+			return err
+		}
+	}
+	if err := s.CreateClient(ctx, cl); err != nil {
+		return err
+	}
+	if public {
+		if c.json {
+			return c.printJSON(map[string]any{"client_id": cl.ID, "public": true})
+		}
+		fmt.Fprintf(c.stdout, "client_id: %s\n(public client: no secret)\n", cl.ID)
+		return nil
+	}
+	return c.printSecret(cl.ID, sec)
+}
+
+func (c *cli) printSecret(id, sec string) error {
+	if c.json {
+		return c.printJSON(map[string]string{"client_id": id, "client_secret": sec})
+	}
+	fmt.Fprintf(c.stdout, "client_id: %s\nclient_secret: %s\n(the secret is shown once)\n", id, sec)
+	return nil
+}
+
+func (c *cli) clientList(ctx context.Context, s tokend.Store) error {
+	clients, err := s.ListClients(ctx)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		out := []map[string]any{}
+		for _, cl := range clients {
+			m := map[string]any{
+				"client_id": cl.ID, "name": cl.Name, "public": cl.Public, "grants": nonNil(cl.Grants),
+				"scopes": nonNil(cl.Scopes), "mode": cl.Mode, "disabled": cl.Disabled, "created_at": timeOrNil(cl.CreatedAt),
+			}
+			if cl.AccessTTL > 0 {
+				m["access_ttl"] = cl.AccessTTL.String()
+			}
+			out = append(out, m)
+		}
+		return c.printJSON(out)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLIENT_ID\tNAME\tGRANTS\tSCOPES\tMODE\tPUBLIC\tDISABLED")
+	for _, cl := range clients {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\t%v\n", cl.ID, cl.Name, strings.Join(cl.Grants, ","), strings.Join(cl.Scopes, ","), cl.Mode, cl.Public, cl.Disabled)
+	}
+	return tw.Flush()
+}
+
+func (c *cli) keyList(ctx context.Context, s tokend.Store) error {
+	stored, err := s.ListKeys(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	out := []map[string]any{}
+	for _, k := range stored {
+		status := "revoked"
+		if k.RevokedAt.IsZero() {
+			status = "active"
+			switch {
+			case k.ActivatesAt.After(now):
+				status = "announced"
+			case laterActive(stored, k, now):
+				status = "retired"
+			}
+		}
+		out = append(out, map[string]any{"kid": k.ID, "alg": k.Alg, "status": status,
+			"created_at": timeOrNil(k.CreatedAt), "activates_at": timeOrNil(k.ActivatesAt), "revoked_at": timeOrNil(k.RevokedAt)})
+	}
+	if c.json {
+		return c.printJSON(out)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KID\tALG\tSTATUS\tCREATED\tSIGNS FROM")
+	for _, k := range out {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\n", k["kid"], k["alg"], k["status"], k["created_at"], k["activates_at"])
+	}
+	return tw.Flush()
+}
+
+// laterActive reports whether a newer live key of k's algorithm signs at now.
+func laterActive(stored []*tokend.SigningKey, k *tokend.SigningKey, now time.Time) bool {
+	after := false
+	for _, o := range stored {
+		if o == k {
+			after = true
+			continue
+		}
+		if after && o.Alg == k.Alg && o.RevokedAt.IsZero() && !o.ActivatesAt.After(now) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *cli) keyRotate(ctx context.Context, s tokend.Store, alg string, prepublish time.Duration) error {
+	if !keys.ValidAlg(alg) {
+		return usagef("--alg %q: want ES256, EdDSA, RS256 or RS512", alg)
+	}
+	if prepublish < 0 {
+		return usagef("--prepublish must not be negative")
+	}
+	now := time.Now()
+	k, err := keys.Generate(alg, now, now.Add(prepublish))
+	if err != nil {
+		return err
+	}
+	stored, err := s.ListKeys(ctx)
+	if err != nil {
+		return err
+	}
+	latest := ""
+	for _, o := range stored {
+		if o.Alg == alg {
+			latest = o.ID
+		}
+	}
+	if err := s.AddKey(ctx, k, latest); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "new %s key %s signs from %s\n", alg, k.ID, k.ActivatesAt.UTC().Format(time.RFC3339))
+	return nil
+}
+
+func (c *cli) printJSON(v any) error {
+	enc := json.NewEncoder(c.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

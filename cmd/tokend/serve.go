@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/tokend/tokend/grant"
+	"github.com/tokend/tokend/httpapi"
+	"github.com/tokend/tokend/keys"
+	"github.com/tokend/tokend/metrics"
+	"github.com/tokend/tokend/secret"
+)
+
+// serveConfig is everything `tokend serve` can be told.
+type serveConfig struct {
+	addr, db, issuer, audience, alg string
+	accessTTL, refreshTTL, grace    time.Duration
+	keyPrepublish                   time.Duration
+	argon                           secret.Params
+	argonMemory, argonTime          uint
+	argonThreads                    uint
+	hashWorkers, hashQueue          int
+	syncInterval, shutdownTimeout   time.Duration
+	jwksMaxAge                      time.Duration
+	logLevel, logFormat             string
+}
+
+func (c *serveConfig) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&c.db, "db", defaultDB, "store: sqlite:PATH or postgres://...")
+	fs.StringVar(&c.issuer, "issuer", "", "issuer URL put in every token (default http://ADDR)")
+	fs.StringVar(&c.audience, "audience", "", "audience of access tokens (default: the issuer)")
+	fs.StringVar(&c.alg, "alg", "ES256", "default signing algorithm: ES256, EdDSA, RS256 or RS512")
+	fs.DurationVar(&c.accessTTL, "access-ttl", 15*time.Minute, "access token lifetime")
+	fs.DurationVar(&c.refreshTTL, "refresh-ttl", 30*24*time.Hour, "login session (refresh token) lifetime")
+	fs.DurationVar(&c.grace, "refresh-grace", 10*time.Second, "how long a rotated refresh token still returns the current one (0: off)")
+	fs.DurationVar(&c.keyPrepublish, "key-prepublish", 0, "how long a new key is published before it signs (automatic rotation)")
+	fs.UintVar(&c.argonMemory, "argon2-memory", uint(secret.DefaultParams.MemoryKiB), "argon2id memory for new password hashes, KiB")
+	fs.UintVar(&c.argonTime, "argon2-time", uint(secret.DefaultParams.Time), "argon2id passes for new password hashes")
+	fs.UintVar(&c.argonThreads, "argon2-threads", uint(secret.DefaultParams.Threads), "argon2id lanes for new password hashes")
+	fs.IntVar(&c.hashWorkers, "hash-workers", 0, "password hashes run at once (0: one per core)")
+	fs.IntVar(&c.hashQueue, "hash-queue", 0, "password checks that may wait for a worker before 503 (0: twice the workers)")
+	fs.DurationVar(&c.syncInterval, "sync-interval", 250*time.Millisecond, "how often to pick up changes made by other processes")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to finish requests in flight on SIGTERM")
+	fs.DurationVar(&c.jwksMaxAge, "jwks-max-age", 5*time.Minute, "Cache-Control max-age of the JWKS")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
+}
+
+// validate reports every problem at once.
+func (c *serveConfig) validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.addr); err != nil {
+		errs = append(errs, fmt.Errorf("--addr %q: %v", c.addr, err))
+	}
+	if !keys.ValidAlg(c.alg) {
+		errs = append(errs, fmt.Errorf("--alg %q: want ES256, EdDSA, RS256 or RS512", c.alg))
+	}
+	if c.argonThreads > 255 || c.argonMemory > 4<<20 || c.argonTime > 100 {
+		errs = append(errs, errors.New("argon2 parameters out of range"))
+	}
+	c.argon = secret.Params{MemoryKiB: uint32(c.argonMemory), Time: uint32(c.argonTime), Threads: uint8(c.argonThreads)}
+	if err := c.argon.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.syncInterval <= 0 || c.syncInterval > time.Second {
+		errs = append(errs, errors.New("--sync-interval must be between 0 and 1s"))
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", c.logFormat))
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
+		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.logLevel))
+	}
+	if c.issuer == "" {
+		c.issuer = "http://" + c.addr
+	}
+	return errors.Join(errs...)
+}
+
+func (c *serveConfig) logger(w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	lvl.UnmarshalText([]byte(c.logLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	var c serveConfig
+	fs := newFlags("serve", stderr)
+	c.flags(fs)
+	if _, err := parse(fs, args, 0, ""); err != nil {
+		return err
+	}
+	if err := c.validate(); err != nil {
+		return usageError{err.Error()}
+	}
+	log := c.logger(stderr)
+
+	store, err := openStore(ctx, c.db)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	hasher, err := secret.NewHasher(c.argon, c.hashWorkers, c.hashQueue)
+	if err != nil {
+		return err
+	}
+	m := metrics.New()
+	engine, err := grant.New(grant.Config{
+		Issuer: c.issuer, Audience: c.audience, Alg: c.alg,
+		AccessTTL: c.accessTTL, RefreshTTL: c.refreshTTL, RefreshGrace: c.grace,
+		MaxTokenTTL: max(c.accessTTL, maxClientAccessTTL),
+	}, store, hasher, m, log, nil)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	if err := engine.Start(ctx); err != nil {
+		return err
+	}
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	go engine.Watch(watchCtx, c.syncInterval)
+
+	api := &httpapi.Server{Engine: engine, Store: store, Metrics: m, Log: log, JWKSMaxAge: c.jwksMaxAge}
+	srv := &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	log.Info("tokend listening", "addr", ln.Addr().String(), "issuer", c.issuer, "db", redactDSN(c.db), "alg", c.alg)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", c.shutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,82 @@
+package tokend
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes are the engine's vocabulary for what went wrong. Only the HTTP
+// layer and each dialect's renderer turn them into statuses and bodies, so the
+// engine never decides how an error looks on the wire.
+const (
+	EINVALID            = "invalid_request"     // malformed or missing input
+	EINVALIDCLIENT      = "invalid_client"      // client authentication failed
+	EINVALIDGRANT       = "invalid_grant"       // bad user credentials, bad or revoked refresh token
+	EUNAUTHORIZEDCLIENT = "unauthorized_client" // client may not use this grant or touch this token
+	EUNSUPPORTEDGRANT   = "unsupported_grant_type"
+	EINVALIDSCOPE       = "invalid_scope"
+	EINVALIDTOKEN       = "invalid_token" // a presented token is invalid, expired or revoked
+	EFORBIDDEN          = "forbidden"     // authenticated, but not allowed here
+	ENOTFOUND           = "not_found"
+	ECONFLICT           = "conflict"
+	EUNAVAILABLE        = "unavailable" // overloaded or the store is unreachable: retry later
+	EINTERNAL           = "internal"
+)
+
+// Error is a failure the caller may be shown. Message is safe to show to a
+// client: it never contains a secret, password or token.
+type Error struct {
+	Code    string
+	Message string
+	// Field names the request field at fault, when there is one.
+	Field string
+	// Err is the underlying cause, for logs; it is never shown to clients.
+	Err error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return e.Code + ": " + e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with the given code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, EINTERNAL for
+// any other non-nil error, and "" for nil.
+func ErrorCode(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Code
+	default:
+		return EINTERNAL
+	}
+}
+
+// ErrorMessage returns the client-safe message of err; unknown errors get a
+// generic message so that internals never leak.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "internal error"
+}
+
+// ErrorField returns the request field named by err, if any.
+func ErrorField(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
+}

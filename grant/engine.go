@@ -1,0 +1,283 @@
+// Package grant is tokend's engine: it authenticates clients and users, runs
+// the grants (password, client_credentials, refresh_token) with their login
+// sessions and refresh-token rotation, and revokes and introspects tokens.
+// The standard OAuth endpoints and every dialect call it; none of them checks
+// a credential or touches a session on its own.
+package grant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/keys"
+	"github.com/tokend/tokend/metrics"
+	"github.com/tokend/tokend/secret"
+	"github.com/tokend/tokend/token"
+)
+
+// Config holds the engine's settings.
+type Config struct {
+	Issuer   string
+	Audience string
+	// Alg is the default signing algorithm.
+	Alg string
+	// AccessTTL is the default access-token lifetime; RefreshTTL the
+	// lifetime of a login session and so of its refresh tokens.
+	AccessTTL  time.Duration
+	RefreshTTL time.Duration
+	// RefreshGrace is how long an already-rotated refresh token still gets
+	// the session's current tokens instead of counting as theft; 0 turns
+	// the grace off.
+	RefreshGrace time.Duration
+	// MaxTokenTTL is the longest lifetime any token may have; a retired key
+	// stays published this long.
+	MaxTokenTTL time.Duration
+	// ExtraAlgs are algorithms that need a key besides Alg (for dialects).
+	ExtraAlgs []string
+}
+
+// Validate reports every problem with c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Issuer == "" {
+		errs = append(errs, errors.New("issuer is required"))
+	}
+	if !keys.ValidAlg(c.Alg) {
+		errs = append(errs, fmt.Errorf("unsupported signing algorithm %q", c.Alg))
+	}
+	for _, a := range c.ExtraAlgs {
+		if !keys.ValidAlg(a) {
+			errs = append(errs, fmt.Errorf("unsupported signing algorithm %q", a))
+		}
+	}
+	if c.AccessTTL <= 0 {
+		errs = append(errs, errors.New("access token lifetime must be positive"))
+	}
+	if c.RefreshTTL <= 0 {
+		errs = append(errs, errors.New("refresh token lifetime must be positive"))
+	}
+	if c.RefreshGrace < 0 {
+		errs = append(errs, errors.New("refresh grace must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Engine runs the grants. Build it with New; Start loads keys and watches
+// the store for changes made elsewhere (another node, the CLI).
+type Engine struct {
+	cfg      Config
+	store    tokend.Store
+	hasher   *secret.Hasher
+	metrics  *metrics.Metrics
+	log      *slog.Logger
+	now      func() time.Time
+	verifier token.Verifier
+
+	pepper     []byte // keys client-secret hashes
+	refreshKey []byte // MACs refresh tokens
+
+	ring atomic.Pointer[keys.Ring]
+
+	mu      sync.RWMutex
+	clients map[string]*tokend.ClientApp
+	seq     int64 // last change applied
+}
+
+// New returns an engine on store. now may be nil (time.Now).
+func New(cfg Config, store tokend.Store, hasher *secret.Hasher, m *metrics.Metrics, log *slog.Logger, now func() time.Time) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if now == nil {
+		now = time.Now
+	}
+	if cfg.MaxTokenTTL < cfg.AccessTTL {
+		cfg.MaxTokenTTL = cfg.AccessTTL
+	}
+	if cfg.Audience == "" {
+		cfg.Audience = cfg.Issuer
+	}
+	return &Engine{
+		cfg: cfg, store: store, hasher: hasher, metrics: m, log: log, now: now,
+		verifier: token.Verifier{Issuer: cfg.Issuer, Audience: cfg.Audience},
+		clients:  map[string]*tokend.ClientApp{},
+	}, nil
+}
+
+// Config returns the engine's configuration.
+func (e *Engine) Config() Config { return e.cfg }
+
+// Now returns the engine's clock reading.
+func (e *Engine) Now() time.Time { return e.now() }
+
+// Start reads the install's secrets, makes sure every algorithm in use has
+// a signing key (generating one on first start) and loads the key ring.
+func (e *Engine) Start(ctx context.Context) error {
+	var err error
+	if e.pepper, err = e.store.Secret(ctx, "client_secret_pepper", secret.NewKey); err != nil {
+		return fmt.Errorf("start engine: %w", err)
+	}
+	if e.refreshKey, err = e.store.Secret(ctx, "refresh_token_key", secret.NewKey); err != nil {
+		return fmt.Errorf("start engine: %w", err)
+	}
+	// Note where the change feed stands before loading, so nothing is missed.
+	if _, e.seq, err = e.store.Changes(ctx, 0); err != nil {
+		return fmt.Errorf("start engine: %w", err)
+	}
+	for _, alg := range append([]string{e.cfg.Alg}, e.cfg.ExtraAlgs...) {
+		if err := EnsureKey(ctx, e.store, alg, e.now()); err != nil {
+			return fmt.Errorf("start engine: %w", err)
+		}
+	}
+	return e.reloadKeys(ctx)
+}
+
+// EnsureKey generates a signing key for alg if its line has no live key.
+// When several processes race, one adds the key and the others find it.
+func EnsureKey(ctx context.Context, store tokend.Store, alg string, now time.Time) error {
+	for range 3 {
+		stored, err := store.ListKeys(ctx)
+		if err != nil {
+			return err
+		}
+		latest := ""
+		for _, k := range stored {
+			if k.Alg != alg {
+				continue
+			}
+			latest = k.ID
+			if k.RevokedAt.IsZero() {
+				return nil
+			}
+		}
+		k, err := keys.Generate(alg, now, now)
+		if err != nil {
+			return err
+		}
+		err = store.AddKey(ctx, k, latest)
+		if tokend.ErrorCode(err) != tokend.ECONFLICT {
+			return err
+		}
+	}
+	return errors.New("could not add a signing key: too much contention")
+}
+
+func (e *Engine) reloadKeys(ctx context.Context) error {
+	stored, err := e.store.ListKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("load keys: %w", err)
+	}
+	ring, err := keys.NewRing(stored, e.cfg.MaxTokenTTL)
+	if err != nil {
+		return fmt.Errorf("load keys: %w", err)
+	}
+	e.ring.Store(ring)
+	return nil
+}
+
+// Ring returns the current key ring.
+func (e *Engine) Ring() *keys.Ring { return e.ring.Load() }
+
+// Sync applies the changes recorded since the last call: it drops cached
+// client apps that changed and reloads the key ring if a key changed.
+func (e *Engine) Sync(ctx context.Context) error {
+	e.mu.RLock()
+	after := e.seq
+	e.mu.RUnlock()
+	changes, latest, err := e.store.Changes(ctx, after)
+	if err != nil {
+		return err
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	reload := false
+	e.mu.Lock()
+	for _, c := range changes {
+		switch c.Kind {
+		case tokend.ChangeClient:
+			delete(e.clients, c.Ref)
+		case tokend.ChangeKey:
+			reload = true
+		}
+	}
+	e.mu.Unlock()
+	if reload {
+		if err := e.reloadKeys(ctx); err != nil {
+			return err
+		}
+	}
+	e.mu.Lock()
+	if latest > e.seq {
+		e.seq = latest
+	}
+	e.mu.Unlock()
+	return nil
+}
+
+// Watch calls Sync every interval until ctx ends, so that a change made by
+// another process takes effect here within about one interval. It also
+// purges expired state every hour.
+func (e *Engine) Watch(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	lastPurge := time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := e.Sync(ctx); err != nil && ctx.Err() == nil {
+			e.log.Warn("sync with store failed", "err", err)
+		}
+		if now := e.now(); now.Sub(lastPurge) > time.Hour {
+			lastPurge = now
+			if err := e.store.Purge(ctx, now, 24*time.Hour); err != nil && ctx.Err() == nil {
+				e.log.Warn("purge failed", "err", err)
+			}
+		}
+	}
+}
+
+// client returns a client app, from the cache when it can.
+func (e *Engine) client(ctx context.Context, id string) (*tokend.ClientApp, error) {
+	e.mu.RLock()
+	c, ok := e.clients[id]
+	e.mu.RUnlock()
+	if ok {
+		return c, nil
+	}
+	e.mu.RLock()
+	seq := e.seq
+	e.mu.RUnlock()
+	c, err := e.store.ClientByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	// Cache only if no change was applied meanwhile, so a stale read never sticks.
+	if e.seq == seq {
+		e.clients[id] = c
+	}
+	e.mu.Unlock()
+	return c, nil
+}
+
+func (e *Engine) countIssued(grant, dialect string) {
+	if e.metrics != nil {
+		e.metrics.Issued.WithLabelValues(grant, dialect).Inc()
+	}
+}
+
+func (e *Engine) countActivity(kind, dialect string) {
+	if e.metrics != nil {
+		e.metrics.Activity.WithLabelValues(kind, dialect).Inc()
+	}
+}

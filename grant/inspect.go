@@ -1,0 +1,182 @@
+package grant
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/keys"
+	"github.com/tokend/tokend/token"
+)
+
+var errInactive = &tokend.Error{Code: tokend.EINVALIDTOKEN, Message: "invalid token"}
+
+// accessTypes are the typ headers of tokend's access tokens: RFC 9068's,
+// and the plain JWT of the dialects.
+var accessTypes = []string{token.TypeAccess, token.TypeJWT}
+
+// verify checks a JWT's signature, issuer, audience and times; it does not
+// look at revocation.
+func (e *Engine) verify(raw string, allowExpired bool) (*token.Claims, error) {
+	c, _, err := e.verifier.Verify(e.Ring(), raw, token.Expectations{
+		Algorithms: keys.Algorithms, Types: accessTypes, AllowExpired: allowExpired,
+	}, e.now())
+	return c, err
+}
+
+// CheckAccess verifies an access token and that it still stands: not
+// revoked, its session (if any) live, its user or client enabled. It
+// returns EINVALIDTOKEN for anything else, and internal errors as they are.
+func (e *Engine) CheckAccess(ctx context.Context, raw string) (*token.Claims, error) {
+	c, err := e.verify(raw, false)
+	if err != nil {
+		return nil, err
+	}
+	if c.TokenType == "refresh" {
+		return nil, errInactive // a dialect's refresh JWT is no access token
+	}
+	if revoked, err := e.store.TokenRevoked(ctx, c.ID); err != nil {
+		return nil, fmt.Errorf("check access token: %w", err)
+	} else if revoked {
+		return nil, errInactive
+	}
+	if c.SessionID != "" {
+		s, err := e.store.SessionByID(ctx, c.SessionID)
+		if err != nil && tokend.ErrorCode(err) != tokend.ENOTFOUND {
+			return nil, fmt.Errorf("check access token: %w", err)
+		}
+		if s == nil || !s.RevokedAt.IsZero() {
+			return nil, errInactive
+		}
+	}
+	if c.ClientID != "" {
+		cl, err := e.client(ctx, c.ClientID)
+		if err != nil && tokend.ErrorCode(err) != tokend.ENOTFOUND {
+			return nil, fmt.Errorf("check access token: %w", err)
+		}
+		if cl == nil || cl.Disabled {
+			return nil, errInactive
+		}
+	}
+	if c.Subject != "" && c.Subject != c.ClientID {
+		u, err := e.store.UserByID(ctx, c.Subject)
+		if err != nil && tokend.ErrorCode(err) != tokend.ENOTFOUND {
+			return nil, fmt.Errorf("check access token: %w", err)
+		}
+		if u == nil || u.Disabled {
+			return nil, errInactive
+		}
+	}
+	return c, nil
+}
+
+// Introspection is what RFC 7662 §2.2 returns about an active token.
+type Introspection struct {
+	TokenType string // "access_token" or "refresh_token"
+	Claims    *token.Claims
+	ExpiresAt time.Time
+}
+
+// Introspect tells client about a token (RFC 7662). It returns nil, nil for
+// anything that is not an active token: invalid, expired, revoked, or a
+// refresh token of another client (refresh tokens are shown only to the
+// client that holds them).
+func (e *Engine) Introspect(ctx context.Context, client *tokend.ClientApp, raw string) (*Introspection, error) {
+	if LooksLikeRefreshToken(raw) {
+		return e.introspectRefresh(ctx, client, raw)
+	}
+	c, err := e.CheckAccess(ctx, raw)
+	if err != nil {
+		if tokend.ErrorCode(err) == tokend.EINVALIDTOKEN {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return &Introspection{TokenType: "access_token", Claims: c, ExpiresAt: c.Expiry()}, nil
+}
+
+func (e *Engine) introspectRefresh(ctx context.Context, client *tokend.ClientApp, raw string) (*Introspection, error) {
+	sid, counter, ok := e.parseRefreshToken(raw)
+	if !ok {
+		return nil, nil
+	}
+	s, err := e.store.SessionByID(ctx, sid)
+	if err != nil {
+		if tokend.ErrorCode(err) == tokend.ENOTFOUND {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if s.ClientID != client.ID || !s.Live(e.now()) || counter != s.Counter {
+		return nil, nil
+	}
+	u, err := e.store.UserByID(ctx, s.UserID)
+	if err != nil {
+		if tokend.ErrorCode(err) == tokend.ENOTFOUND {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if u.Disabled {
+		return nil, nil
+	}
+	return &Introspection{
+		TokenType: "refresh_token",
+		Claims: &token.Claims{
+			Issuer: e.cfg.Issuer, Subject: u.ID, Username: u.Username, ClientID: s.ClientID,
+			Scope: s.Scope, SessionID: s.ID, IssuedAt: s.RotatedAt.Unix(), ExpiresAt: s.ExpiresAt.Unix(),
+		},
+		ExpiresAt: s.ExpiresAt,
+	}, nil
+}
+
+// Revoke revokes a token for client (RFC 7009 §2.1). Revoking a refresh
+// token ends its session, and with it the session's access tokens;
+// revoking an access token denies that token until it expires. A token
+// issued to another client is refused with EUNAUTHORIZEDCLIENT; a token
+// issued to no client may be revoked by any authenticated client. Unknown,
+// invalid and expired tokens need nothing and succeed (§2.2).
+func (e *Engine) Revoke(ctx context.Context, client *tokend.ClientApp, raw string) error {
+	now := e.now()
+	if LooksLikeRefreshToken(raw) {
+		sid, _, ok := e.parseRefreshToken(raw)
+		if !ok {
+			return nil
+		}
+		return e.RevokeSession(ctx, client, sid)
+	}
+	c, err := e.verify(raw, true)
+	if err != nil || !now.Before(c.Expiry()) {
+		return nil
+	}
+	if c.ClientID != "" && (client == nil || c.ClientID != client.ID) {
+		return tokend.Errorf(tokend.EUNAUTHORIZEDCLIENT, "token was issued to another client")
+	}
+	if c.TokenType == "refresh" && c.SessionID != "" {
+		return e.RevokeSession(ctx, client, c.SessionID)
+	}
+	if err := e.store.RevokeToken(ctx, c.ID, c.Expiry()); err != nil {
+		return fmt.Errorf("revoke token: %w", err)
+	}
+	return nil
+}
+
+// RevokeSession ends the session sid on behalf of client (nil: a dialect
+// with no client), if the session belongs to it or to no client.
+func (e *Engine) RevokeSession(ctx context.Context, client *tokend.ClientApp, sid string) error {
+	s, err := e.store.SessionByID(ctx, sid)
+	if err != nil {
+		if tokend.ErrorCode(err) == tokend.ENOTFOUND {
+			return nil
+		}
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	if s.ClientID != "" && (client == nil || s.ClientID != client.ID) {
+		return tokend.Errorf(tokend.EUNAUTHORIZEDCLIENT, "token was issued to another client")
+	}
+	if err := e.store.RevokeSession(ctx, sid, e.now(), "revoked"); err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	return nil
+}

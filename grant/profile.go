@@ -1,0 +1,116 @@
+package grant
+
+import (
+	"time"
+
+	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/token"
+)
+
+// DialectOAuth names the standard OAuth endpoints in metrics, sessions and logs.
+const DialectOAuth = "oauth"
+
+// Profile says how one front end (the OAuth endpoints or a dialect) wants
+// its tokens: algorithm, lifetimes, typ header and extra claims. The engine
+// decides whether a token may be issued; the profile only shapes it.
+type Profile struct {
+	Dialect string
+	// Alg signs access tokens; empty means the engine's default.
+	Alg string
+	// Type is the JWS typ header of access tokens (token.TypeAccess by default).
+	Type string
+	// AccessTTL and RefreshTTL override the engine's lifetimes when set. A
+	// client app's own AccessTTL wins over both.
+	AccessTTL  time.Duration
+	RefreshTTL time.Duration
+	// Rotate turns refresh-token rotation on.
+	Rotate bool
+	// NoSession issues an access token alone at login, with no session
+	// and no refresh token.
+	NoSession bool
+	// Decorate adds the front end's claims to an access token. u is nil
+	// for a client's own token.
+	Decorate func(c *token.Claims, u *tokend.User, client *tokend.ClientApp)
+}
+
+// OAuth is the profile of the standard endpoints (RFC 9068 access tokens).
+var OAuth = &Profile{Dialect: DialectOAuth, Type: token.TypeAccess, Rotate: true}
+
+func (e *Engine) alg(p *Profile) string {
+	if p.Alg != "" {
+		return p.Alg
+	}
+	return e.cfg.Alg
+}
+
+func (e *Engine) accessTTL(p *Profile, client *tokend.ClientApp) time.Duration {
+	switch {
+	case client != nil && client.AccessTTL > 0:
+		return client.AccessTTL
+	case p.AccessTTL > 0:
+		return p.AccessTTL
+	default:
+		return e.cfg.AccessTTL
+	}
+}
+
+func (e *Engine) refreshTTL(p *Profile) time.Duration {
+	if p.RefreshTTL > 0 {
+		return p.RefreshTTL
+	}
+	return e.cfg.RefreshTTL
+}
+
+// Issued is what a grant hands back.
+type Issued struct {
+	AccessToken string
+	Claims      *token.Claims
+	ExpiresIn   time.Duration
+	// RefreshToken is empty when the grant issues none.
+	RefreshToken string
+	Scope        string
+	User         *tokend.User      // nil for client_credentials
+	Client       *tokend.ClientApp // nil for a dialect login without a client
+	Session      *tokend.Session   // nil without a session
+}
+
+// mint signs an access token for user u (nil: the client itself) at client.
+func (e *Engine) mint(p *Profile, u *tokend.User, client *tokend.ClientApp, scope, sid string) (string, *token.Claims, time.Duration, error) {
+	now := e.now()
+	ttl := e.accessTTL(p, client)
+	c := &token.Claims{
+		Issuer:    e.cfg.Issuer,
+		Audience:  []string{e.cfg.Audience},
+		IssuedAt:  now.Unix(),
+		ExpiresAt: now.Add(ttl).Unix(),
+		ID:        token.NewID(),
+		Scope:     scope,
+		SessionID: sid,
+	}
+	if client != nil {
+		c.ClientID = client.ID
+	}
+	if u != nil {
+		c.Subject = u.ID
+		c.Username = u.Username
+		c.Roles = u.Roles
+	} else if client != nil {
+		c.Subject = client.ID
+	}
+	if p.Decorate != nil {
+		p.Decorate(c, u, client)
+	}
+	k, err := e.Ring().Signing(e.alg(p), now)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	typ := p.Type
+	if typ == "" {
+		typ = token.TypeAccess
+	}
+	raw, err := token.Sign(k, typ, c)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	return raw, c, ttl, nil
+}

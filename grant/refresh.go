@@ -1,0 +1,177 @@
+package grant
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/tokend/tokend"
+)
+
+// Refresh tokens are opaque strings derived from the session and its
+// counter: "rt1_" + base64url(session id (16 bytes) | counter (8 bytes) |
+// HMAC-SHA-256 of both under the install's refresh key). Nothing about the
+// token is stored; the session row holds only the current counter, so
+// "return the current token" needs no stored token and the table does not
+// grow with every refresh (the design of Supabase Auth's second-generation
+// refresh tokens).
+const refreshPrefix = "rt1_"
+
+const refreshBodyLen = 16 + 8 + sha256.Size
+
+func (e *Engine) refreshMAC(sid []byte, counter uint64) []byte {
+	m := hmac.New(sha256.New, e.refreshKey)
+	m.Write([]byte(refreshPrefix))
+	m.Write(sid)
+	var c [8]byte
+	binary.BigEndian.PutUint64(c[:], counter)
+	m.Write(c[:])
+	return m.Sum(nil)
+}
+
+func (e *Engine) refreshToken(sessionID string, counter int64) string {
+	id := uuid.MustParse(sessionID)
+	b := make([]byte, 0, refreshBodyLen)
+	b = append(b, id[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(counter))
+	b = append(b, e.refreshMAC(id[:], uint64(counter))...)
+	return refreshPrefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// LooksLikeRefreshToken tells a refresh token from a JWT by its prefix.
+func LooksLikeRefreshToken(raw string) bool { return strings.HasPrefix(raw, refreshPrefix) }
+
+// parseRefreshToken returns the session id and counter of a refresh token
+// whose MAC is right, and ok=false for anything else.
+func (e *Engine) parseRefreshToken(raw string) (sid string, counter int64, ok bool) {
+	if !LooksLikeRefreshToken(raw) || len(raw) > 200 {
+		return "", 0, false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(raw[len(refreshPrefix):])
+	if err != nil || len(b) != refreshBodyLen {
+		return "", 0, false
+	}
+	ctr := binary.BigEndian.Uint64(b[16:24])
+	if !hmac.Equal(b[24:], e.refreshMAC(b[:16], ctr)) || ctr > 1<<62 {
+		return "", 0, false
+	}
+	id, err := uuid.FromBytes(b[:16])
+	if err != nil {
+		return "", 0, false
+	}
+	return id.String(), int64(ctr), true
+}
+
+var errBadRefresh = &tokend.Error{Code: tokend.EINVALIDGRANT, Message: "invalid refresh token"}
+
+// Refresh runs the refresh token grant (RFC 6749 §6) for client (nil for a
+// dialect whose sessions name no client). The token must belong to the
+// client, its session must be live and its user enabled; scope may narrow
+// the session's scope. See RefreshSession for rotation.
+func (e *Engine) Refresh(ctx context.Context, p *Profile, client *tokend.ClientApp, raw, scope string) (*Issued, error) {
+	if client != nil && !client.Allows(tokend.GrantRefreshToken) {
+		return nil, tokend.Errorf(tokend.EUNAUTHORIZEDCLIENT, "client is not allowed the refresh_token grant")
+	}
+	sid, counter, ok := e.parseRefreshToken(raw)
+	if !ok {
+		return nil, errBadRefresh
+	}
+	return e.RefreshSession(ctx, p, client, sid, counter, scope)
+}
+
+// RefreshSession refreshes the session sid from a refresh token of
+// generation counter. With rotation on, the current generation moves the
+// session on by one (a compare-and-swap in the store, so exactly one of
+// many concurrent requests does it) and returns the next token; the
+// previous generation, presented within the grace window, gets the current
+// token instead of failing; anything older, or the previous one after the
+// window, is taken as a stolen token and revokes the whole session.
+func (e *Engine) RefreshSession(ctx context.Context, p *Profile, client *tokend.ClientApp, sid string, counter int64, scope string) (*Issued, error) {
+	s, err := e.store.SessionByID(ctx, sid)
+	if err != nil {
+		if tokend.ErrorCode(err) == tokend.ENOTFOUND {
+			return nil, errBadRefresh
+		}
+		return nil, fmt.Errorf("refresh: %w", err)
+	}
+	clientID := ""
+	if client != nil {
+		clientID = client.ID
+	}
+	if s.ClientID != clientID || s.Dialect != p.Dialect {
+		return nil, &tokend.Error{Code: tokend.EINVALIDGRANT, Message: "refresh token was issued to another client"}
+	}
+	granted := s.Scope
+	if scope != "" {
+		if granted, err = grantScope(scope, strings.Fields(s.Scope)); err != nil {
+			return nil, err
+		}
+	}
+	u, err := e.store.UserByID(ctx, s.UserID)
+	if err != nil && tokend.ErrorCode(err) != tokend.ENOTFOUND {
+		return nil, fmt.Errorf("refresh: %w", err)
+	}
+	if u == nil || u.Disabled {
+		return nil, errBadRefresh
+	}
+	next := counter
+	for attempt := 0; ; attempt++ {
+		now := e.now()
+		if !s.Live(now) {
+			return nil, errBadRefresh
+		}
+		switch {
+		case !p.Rotate && counter == s.Counter:
+			// Rotation off: the same token keeps working.
+		case counter == s.Counter:
+			moved, err := e.store.AdvanceSession(ctx, s.ID, counter, now)
+			if err != nil {
+				return nil, fmt.Errorf("refresh: %w", err)
+			}
+			if !moved {
+				if attempt >= 2 {
+					return nil, tokend.Errorf(tokend.EUNAVAILABLE, "refresh contention, retry")
+				}
+				// Another request rotated first: look again.
+				if s, err = e.store.SessionByID(ctx, sid); err != nil {
+					return nil, fmt.Errorf("refresh: %w", err)
+				}
+				continue
+			}
+			next = counter + 1
+		case counter == s.Counter-1 && e.cfg.RefreshGrace > 0 && now.Sub(s.RotatedAt) <= e.cfg.RefreshGrace:
+			next = s.Counter // within the grace window: the current token
+		default:
+			if err := e.store.RevokeSession(ctx, s.ID, now, "refresh token reuse"); err != nil {
+				return nil, fmt.Errorf("refresh: revoke reused session: %w", err)
+			}
+			e.log.Warn("refresh token reuse detected; session revoked", "session_id", s.ID, "user_id", s.UserID, "client_id", s.ClientID, "dialect", p.Dialect)
+			if e.metrics != nil {
+				e.metrics.Failures.WithLabelValues(p.Dialect, "refresh_reuse").Inc()
+			}
+			return nil, errBadRefresh
+		}
+		break
+	}
+	raw, c, ttl, err := e.mint(p, u, client, granted, s.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.store.TouchRefresh(ctx, u.ID, e.now()); err != nil {
+		return nil, fmt.Errorf("refresh: %w", err)
+	}
+	e.countIssued(tokend.GrantRefreshToken, p.Dialect)
+	e.countActivity("refresh", p.Dialect)
+	s.Counter = next
+	return &Issued{
+		AccessToken: raw, Claims: c, ExpiresIn: ttl,
+		RefreshToken: e.refreshToken(s.ID, next),
+		Scope:        granted, User: u, Client: client, Session: s,
+	}, nil
+}
