@@ -17,9 +17,9 @@ import (
 // params are the parameters of an OAuth request body, and how the client
 // authenticated.
 type params struct {
-	values    map[string]string
-	clientID  string
-	secret    string
+	values   map[string]string
+	clientID string
+	secret   string
 }
 
 func (p *params) get(name string) string { return p.values[name] }

@@ -169,7 +169,9 @@ func (c *cli) commands() map[string]command {
 			fs.StringVar(&alg, "alg", "ES256", "algorithm of the new key: ES256, EdDSA, RS256 or RS512")
 			fs.DurationVar(&prepublish, "prepublish", 0, "publish the new key this long before it signs (default: sign at once)")
 			fs.DurationVar(&prepublish, "key-prepublish", 0, "same as --prepublish")
-		}, func(ctx context.Context, s tokend.Store, a []string) error { return c.keyRotate(ctx, s, alg, prepublish) }},
+		}, func(ctx context.Context, s tokend.Store, a []string) error {
+			return c.keyRotate(ctx, s, alg, prepublish)
+		}},
 	}
 }
 
