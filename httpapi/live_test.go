@@ -108,4 +108,3 @@ func TestLiveChanges(t *testing.T) {
 		}
 	})
 }
-

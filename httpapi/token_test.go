@@ -3,7 +3,7 @@ package httpapi_test
 import (
 	"encoding/json"
 	"net/http"
-		"slices"
+	"slices"
 	"strings"
 	"testing"
 	"time"
