@@ -229,3 +229,36 @@ func TestReadyzWithStoreDown(t *testing.T) {
 	}
 	r.json(t)
 }
+
+// TestLogsCarryNoSecrets runs every flow, failures included, and scans
+// what the server logged for passwords, secrets and tokens.
+func TestLogsCarryNoSecrets(t *testing.T) {
+	e := newEnv(t)
+	login := e.login()
+	at, rt := login.str(t, "access_token"), login.str(t, "refresh_token")
+	rt2 := e.refresh(rt).str(t, "refresh_token")
+	e.clock.Advance(11 * time.Second)
+	e.refresh(rt) // reuse after grace: logged as theft
+	cc := e.ccToken()
+	e.post("/oauth2/token", vals("grant_type", "password", "username", "alice", "password", "wrong-"+alicePassword, "client_id", e.publicID), "")
+	e.post("/oauth2/token", vals("grant_type", "client_credentials"), e.clientID+":"+e.clientSecret+"x")
+	e.post("/oauth2/introspect", vals("token", at), e.basic())
+	e.post("/oauth2/revoke", vals("token", cc), e.basic())
+	e.do("GET", "/userinfo", "", "", "", "Authorization", "Bearer "+at)
+	e.store.Close()
+	e.post("/oauth2/token", vals("grant_type", "password", "username", "alice", "password", alicePassword, "client_id", e.publicID), "")
+
+	logs := e.logs.String()
+	if !strings.Contains(logs, "refresh token reuse") {
+		t.Fatalf("expected the reuse to be logged; logs:\n%s", logs)
+	}
+	for name, s := range map[string]string{
+		"password": alicePassword, "client secret": e.clientSecret, "access token": at,
+		"refresh token": rt, "rotated refresh token": rt2, "client token": cc,
+		"token signature": at[strings.LastIndex(at, ".")+1:],
+	} {
+		if strings.Contains(logs, s) {
+			t.Errorf("the logs carry a %s", name)
+		}
+	}
+}

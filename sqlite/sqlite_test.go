@@ -1,9 +1,12 @@
 package sqlite_test
 
 import (
+	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -123,6 +126,33 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	for _, want := range []string{"newer", "version"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Open error %q does not mention %q", err, want)
+		}
+	}
+}
+
+// TestConcurrentFirstOpen opens a new file from many goroutines at once, as
+// a server and the CLI may: every open succeeds and migrations run once.
+func TestConcurrentFirstOpen(t *testing.T) {
+	for round := range 5 {
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("race%d.db", round))
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s, err := sqlite.Open(context.Background(), path)
+				if err != nil {
+					errs <- err
+					return
+				}
+				s.Close()
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("concurrent open: %v", err)
 		}
 	}
 }

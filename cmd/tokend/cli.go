@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -38,7 +39,10 @@ type command struct {
 	positional int
 	names      string
 	flags      func(fs *flag.FlagSet)
-	run        func(ctx context.Context, s tokend.Store, args []string) error
+	// check validates the flags and arguments before the store is opened,
+	// so that wrong usage is reported as such whatever the store.
+	check func(args []string) error
+	run   func(ctx context.Context, s tokend.Store, args []string) error
 }
 
 func (c *cli) dispatch(ctx context.Context, group, sub string, args []string) error {
@@ -47,13 +51,21 @@ func (c *cli) dispatch(ctx context.Context, group, sub string, args []string) er
 		return usagef("unknown command %q", group+" "+sub)
 	}
 	fs := newFlags(group+" "+sub, c.stderr)
-	fs.StringVar(&c.db, "db", defaultDB, "store: sqlite:PATH or postgres://...")
+	fs.StringVar(&c.db, "db", defaultDB, "store: sqlite:PATH or postgres://... (env TOKEND_DB)")
 	if cmd.flags != nil {
 		cmd.flags(fs)
 	}
-	pos, err := parse(fs, args, cmd.positional, cmd.names)
+	// Of the management commands' flags only --db has an environment twin:
+	// the server's settings (TOKEND_ALG, TOKEND_ACCESS_TTL, ...) must not
+	// leak into the objects these commands create.
+	pos, err := parse(fs, args, cmd.positional, cmd.names, "db")
 	if err != nil {
 		return err
+	}
+	if cmd.check != nil {
+		if err := cmd.check(pos); err != nil {
+			return err
+		}
 	}
 	store, err := openStore(ctx, c.db)
 	if err != nil {
@@ -77,111 +89,193 @@ func (c *cli) commands() map[string]command {
 		fs.Func("argon2-memory", "argon2id memory, KiB (default 19456)", uintInto(&argon.MemoryKiB))
 		fs.Func("argon2-time", "argon2id passes (default 2)", uintInto(&argon.Time))
 	}
-	return map[string]command{
-		"user add": {1, "a user name", func(fs *flag.FlagSet) {
-			fs.BoolVar(&passwordStdin, "password-stdin", false, "read the password from standard input (one line)")
-			fs.Var(&roles, "role", "a role of the user (repeatable)")
-			argonFlags(fs)
-			jsonFlag(fs)
-		}, func(ctx context.Context, s tokend.Store, a []string) error {
-			return c.userAdd(ctx, s, a[0], passwordStdin, roles, argon)
-		}},
-		"user list": {0, "", func(fs *flag.FlagSet) {
-			fs.StringVar(&clientID, "client", "", "list the end users of this client app")
-			jsonFlag(fs)
-		}, func(ctx context.Context, s tokend.Store, a []string) error { return c.userList(ctx, s, clientID) }},
-		"user disable": {1, "a user name", nil, func(ctx context.Context, s tokend.Store, a []string) error {
-			u, err := findUser(ctx, s, a[0])
-			if err != nil {
-				return err
-			}
-			if err := s.DisableUser(ctx, u.ID, time.Now()); err != nil {
-				return err
-			}
-			fmt.Fprintf(c.stdout, "disabled user %s; their sessions are revoked\n", u.Username)
-			return nil
-		}},
-		"user passwd": {1, "a user name", func(fs *flag.FlagSet) {
-			fs.BoolVar(&passwordStdin, "password-stdin", false, "read the password from standard input (one line)")
-			argonFlags(fs)
-		}, func(ctx context.Context, s tokend.Store, a []string) error {
-			if !passwordStdin {
-				return usagef("user passwd needs --password-stdin")
-			}
-			u, err := findUser(ctx, s, a[0])
-			if err != nil {
-				return err
-			}
-			pw, err := c.readPassword()
-			if err != nil {
-				return err
-			}
-			hash, err := secret.HashPassword(pw, argon)
-			if err != nil {
-				return err
-			}
-			if err := s.SetUserPassword(ctx, u.ID, hash); err != nil {
-				return err
-			}
-			fmt.Fprintf(c.stdout, "password of %s changed\n", u.Username)
-			return nil
-		}},
-		"client add": {1, "a client name", func(fs *flag.FlagSet) {
-			fs.Var(&grants, "grant", "an allowed grant: password, client_credentials, refresh_token (repeatable)")
-			fs.Var(&scopes, "scope", "an allowed scope (repeatable)")
-			fs.StringVar(&mode, "mode", tokend.ModeProduction, "sandbox or production")
-			fs.BoolVar(&public, "public", false, "a public client: no secret (password and refresh_token grants)")
-			fs.DurationVar(&accessTTL, "access-ttl", 0, "this client's access-token lifetime (default: the server's)")
-			jsonFlag(fs)
-		}, func(ctx context.Context, s tokend.Store, a []string) error {
-			return c.clientAdd(ctx, s, a[0], grants, scopes, mode, public, accessTTL)
-		}},
-		"client list": {0, "", jsonFlag, func(ctx context.Context, s tokend.Store, a []string) error { return c.clientList(ctx, s) }},
-		"client rotate-secret": {1, "a client id", func(fs *flag.FlagSet) {
-			fs.DurationVar(&overlap, "overlap", 0, "how long the old secret keeps working (default: not at all)")
-			jsonFlag(fs)
-		}, func(ctx context.Context, s tokend.Store, a []string) error {
-			if overlap < 0 {
-				return usagef("--overlap must not be negative")
-			}
-			cl, err := s.ClientByID(ctx, a[0])
-			if err != nil {
-				return err
-			}
-			if cl.Public {
-				return tokend.Errorf(tokend.EINVALID, "client %s is public and has no secret", cl.ID)
-			}
-			sec, err := grant.RotateClientSecret(ctx, s, cl.ID, overlap, time.Now())
-			if err != nil {
-				return err
-			}
-			return c.printSecret(cl.ID, sec)
-		}},
-		"client disable": {1, "a client id", nil, func(ctx context.Context, s tokend.Store, a []string) error {
-			if err := s.DisableClient(ctx, a[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(c.stdout, "disabled client %s\n", a[0])
-			return nil
-		}},
-		"key list": {0, "", jsonFlag, func(ctx context.Context, s tokend.Store, a []string) error { return c.keyList(ctx, s) }},
-		"key rotate": {0, "", func(fs *flag.FlagSet) {
-			fs.StringVar(&alg, "alg", "ES256", "algorithm of the new key: ES256, EdDSA, RS256 or RS512")
-			fs.DurationVar(&prepublish, "prepublish", 0, "publish the new key this long before it signs (default: sign at once)")
-			fs.DurationVar(&prepublish, "key-prepublish", 0, "same as --prepublish")
-		}, func(ctx context.Context, s tokend.Store, a []string) error {
-			return c.keyRotate(ctx, s, alg, prepublish)
-		}},
+	checkArgon := func() error {
+		if err := argon.Validate(); err != nil {
+			return usageError{err.Error()}
+		}
+		return nil
 	}
+	return map[string]command{
+		"user add": {
+			positional: 1, names: "a user name",
+			flags: func(fs *flag.FlagSet) {
+				fs.BoolVar(&passwordStdin, "password-stdin", false, "read the password from standard input (one line)")
+				fs.Var(&roles, "role", "a role of the user (repeatable)")
+				argonFlags(fs)
+				jsonFlag(fs)
+			},
+			check: func(a []string) error {
+				if err := validName("a user name", a[0]); err != nil {
+					return usageError{tokend.ErrorMessage(err)}
+				}
+				for _, r := range roles {
+					if r == "" || strings.ContainsFunc(r, unicode.IsSpace) {
+						return usagef("--role %q: a role is one word", r)
+					}
+				}
+				return checkArgon()
+			},
+			run: func(ctx context.Context, s tokend.Store, a []string) error {
+				return c.userAdd(ctx, s, a[0], passwordStdin, roles, argon)
+			},
+		},
+		"user list": {
+			flags: func(fs *flag.FlagSet) {
+				fs.StringVar(&clientID, "client", "", "list the end users of this client app")
+				jsonFlag(fs)
+			},
+			run: func(ctx context.Context, s tokend.Store, a []string) error { return c.userList(ctx, s, clientID) },
+		},
+		"user disable": {
+			positional: 1, names: "a user name",
+			run: func(ctx context.Context, s tokend.Store, a []string) error {
+				u, err := findUser(ctx, s, a[0])
+				if err != nil {
+					return err
+				}
+				if err := s.DisableUser(ctx, u.ID, time.Now()); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "disabled user %s; their sessions are revoked\n", u.Username)
+				return nil
+			},
+		},
+		"user passwd": {
+			positional: 1, names: "a user name",
+			flags: func(fs *flag.FlagSet) {
+				fs.BoolVar(&passwordStdin, "password-stdin", false, "read the password from standard input (one line)")
+				argonFlags(fs)
+			},
+			check: func(a []string) error {
+				if !passwordStdin {
+					return usagef("user passwd needs --password-stdin")
+				}
+				return checkArgon()
+			},
+			run: func(ctx context.Context, s tokend.Store, a []string) error {
+				u, err := findUser(ctx, s, a[0])
+				if err != nil {
+					return err
+				}
+				pw, err := c.readPassword()
+				if err != nil {
+					return err
+				}
+				hash, err := secret.HashPassword(pw, argon)
+				if err != nil {
+					return err
+				}
+				if err := s.SetUserPassword(ctx, u.ID, hash); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "password of %s changed\n", u.Username)
+				return nil
+			},
+		},
+		"client add": {
+			positional: 1, names: "a client name",
+			flags: func(fs *flag.FlagSet) {
+				fs.Var(&grants, "grant", "an allowed grant: password, client_credentials, refresh_token (repeatable)")
+				fs.Var(&scopes, "scope", "an allowed scope (repeatable)")
+				fs.StringVar(&mode, "mode", tokend.ModeProduction, "sandbox or production")
+				fs.BoolVar(&public, "public", false, "a public client: no secret (password and refresh_token grants)")
+				fs.DurationVar(&accessTTL, "access-ttl", 0, "this client's access-token lifetime (default: the server's)")
+				jsonFlag(fs)
+			},
+			check: func(a []string) error {
+				var err error
+				grants, err = checkClient(a[0], grants, scopes, mode, public, accessTTL)
+				return err
+			},
+			run: func(ctx context.Context, s tokend.Store, a []string) error {
+				return c.clientAdd(ctx, s, a[0], grants, scopes, mode, public, accessTTL)
+			},
+		},
+		"client list": {
+			flags: jsonFlag,
+			run:   func(ctx context.Context, s tokend.Store, a []string) error { return c.clientList(ctx, s) },
+		},
+		"client rotate-secret": {
+			positional: 1, names: "a client id",
+			flags: func(fs *flag.FlagSet) {
+				fs.DurationVar(&overlap, "overlap", 0, "how long the old secret keeps working (default: not at all)")
+				jsonFlag(fs)
+			},
+			check: func(a []string) error {
+				if overlap < 0 {
+					return usagef("--overlap must not be negative")
+				}
+				return nil
+			},
+			run: func(ctx context.Context, s tokend.Store, a []string) error {
+				cl, err := findClient(ctx, s, a[0])
+				if err != nil {
+					return err
+				}
+				if cl.Public {
+					return tokend.Errorf(tokend.EINVALID, "client %s is public and has no secret", cl.ID)
+				}
+				sec, err := grant.RotateClientSecret(ctx, s, cl.ID, overlap, time.Now())
+				if err != nil {
+					return err
+				}
+				return c.printSecret(cl.ID, sec)
+			},
+		},
+		"client disable": {
+			positional: 1, names: "a client id",
+			run: func(ctx context.Context, s tokend.Store, a []string) error {
+				if _, err := findClient(ctx, s, a[0]); err != nil {
+					return err
+				}
+				if err := s.DisableClient(ctx, a[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "disabled client %s\n", a[0])
+				return nil
+			},
+		},
+		"key list": {
+			flags: jsonFlag,
+			run:   func(ctx context.Context, s tokend.Store, a []string) error { return c.keyList(ctx, s) },
+		},
+		"key rotate": {
+			flags: func(fs *flag.FlagSet) {
+				fs.StringVar(&alg, "alg", "ES256", "algorithm of the new key: ES256, EdDSA, RS256 or RS512")
+				fs.DurationVar(&prepublish, "prepublish", 0, "publish the new key this long before it signs (default: sign at once)")
+			},
+			check: func(a []string) error {
+				if !keys.ValidAlg(alg) {
+					return usagef("--alg %q: want ES256, EdDSA, RS256 or RS512", alg)
+				}
+				if prepublish < 0 {
+					return usagef("--prepublish must not be negative")
+				}
+				return nil
+			},
+			run: func(ctx context.Context, s tokend.Store, a []string) error {
+				return c.keyRotate(ctx, s, alg, prepublish)
+			},
+		},
+	}
+}
+
+// findClient finds a client app by id, with a message that names it.
+func findClient(ctx context.Context, s tokend.Store, id string) (*tokend.ClientApp, error) {
+	cl, err := s.ClientByID(ctx, id)
+	if tokend.ErrorCode(err) == tokend.ENOTFOUND {
+		return nil, tokend.Errorf(tokend.ENOTFOUND, "no client app %q", id)
+	}
+	return cl, err
 }
 
 func uintInto(dst *uint32) func(string) error {
 	return func(v string) error {
-		var n uint32
-		if _, err := fmt.Sscan(v, &n); err != nil {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
 			return errors.New("want a whole number")
 		}
-		*dst = n
+		*dst = uint32(n)
 		return nil
 	}
 }
@@ -226,17 +320,6 @@ func findUser(ctx context.Context, s tokend.Store, nameOrID string) (*tokend.Use
 }
 
 func (c *cli) userAdd(ctx context.Context, s tokend.Store, name string, fromStdin bool, roles []string, argon secret.Params) error {
-	if err := validName("a user name", name); err != nil {
-		return err
-	}
-	for _, r := range roles {
-		if r == "" || strings.ContainsFunc(r, unicode.IsSpace) {
-			return usagef("--role %q: a role is one word", r)
-		}
-	}
-	if err := argon.Validate(); err != nil {
-		return usageError{err.Error()}
-	}
 	var pw string
 	generated := false
 	if fromStdin {
@@ -322,9 +405,12 @@ func orDash(t time.Time) string {
 
 var knownGrants = []string{tokend.GrantPassword, tokend.GrantClientCredentials, tokend.GrantRefreshToken}
 
-func (c *cli) clientAdd(ctx context.Context, s tokend.Store, name string, grants, scopes []string, mode string, public bool, accessTTL time.Duration) error {
+// checkClient validates `client add`'s input and returns the grants to
+// give, filling in the defaults: client_credentials for a confidential
+// client, password and refresh_token for a public one.
+func checkClient(name string, grants, scopes []string, mode string, public bool, accessTTL time.Duration) ([]string, error) {
 	if err := validName("a client name", name); err != nil {
-		return err
+		return nil, usageError{tokend.ErrorMessage(err)}
 	}
 	if len(grants) == 0 {
 		if public {
@@ -335,25 +421,29 @@ func (c *cli) clientAdd(ctx context.Context, s tokend.Store, name string, grants
 	}
 	for _, g := range grants {
 		if !slices.Contains(knownGrants, g) {
-			return usagef("--grant %q: want password, client_credentials or refresh_token", g)
+			return nil, usagef("--grant %q: want password, client_credentials or refresh_token", g)
 		}
 		if public && g == tokend.GrantClientCredentials {
-			return usagef("a public client cannot use client_credentials: it has no secret")
+			return nil, usagef("a public client cannot use client_credentials: it has no secret")
 		}
 	}
 	for _, sc := range scopes {
 		if !grant.ValidScopeToken(sc) {
-			return usagef("--scope %q: not a valid scope", sc)
+			return nil, usagef("--scope %q: not a valid scope", sc)
 		}
 	}
 	if mode != tokend.ModeSandbox && mode != tokend.ModeProduction {
-		return usagef("--mode %q: want sandbox or production", mode)
+		return nil, usagef("--mode %q: want sandbox or production", mode)
 	}
 	if accessTTL < 0 || accessTTL > maxClientAccessTTL {
-		return usagef("--access-ttl must be between 0 and %s", maxClientAccessTTL)
+		return nil, usagef("--access-ttl must be between 0 and %s", maxClientAccessTTL)
 	}
+	return slices.Compact(slices.Sorted(slices.Values(grants))), nil
+}
+
+func (c *cli) clientAdd(ctx context.Context, s tokend.Store, name string, grants, scopes []string, mode string, public bool, accessTTL time.Duration) error {
 	cl := &tokend.ClientApp{
-		ID: uuid.NewString(), Name: name, Public: public, Grants: slices.Compact(slices.Sorted(slices.Values(grants))),
+		ID: uuid.NewString(), Name: name, Public: public, Grants: grants,
 		Scopes: scopes, Mode: mode, AccessTTL: accessTTL, CreatedAt: time.Now(),
 	}
 	var sec string
@@ -459,12 +549,6 @@ func laterActive(stored []*tokend.SigningKey, k *tokend.SigningKey, now time.Tim
 }
 
 func (c *cli) keyRotate(ctx context.Context, s tokend.Store, alg string, prepublish time.Duration) error {
-	if !keys.ValidAlg(alg) {
-		return usagef("--alg %q: want ES256, EdDSA, RS256 or RS512", alg)
-	}
-	if prepublish < 0 {
-		return usagef("--prepublish must not be negative")
-	}
 	now := time.Now()
 	k, err := keys.Generate(alg, now, now.Add(prepublish))
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -88,6 +89,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "serve":
 		return serve(ctx, rest, stderr)
 	case "user", "client", "key":
+		if sub == "-h" || sub == "--help" || sub == "help" {
+			fmt.Fprint(stdout, usage)
+			return nil
+		}
 		if sub == "" || strings.HasPrefix(sub, "-") {
 			return usagef("%s needs a subcommand", cmd)
 		}
@@ -106,10 +111,11 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 }
 
 // parse parses args with flags allowed before and after positional
-// arguments, then fills every flag not given from its environment twin
-// (TOKEND_ + the flag name in upper case, dashes as underscores). It checks
-// the number of positional arguments.
-func parse(fs *flag.FlagSet, args []string, positional int, names string) ([]string, error) {
+// arguments, then fills each flag not given from its environment twin
+// (TOKEND_ + the flag name in upper case, dashes as underscores): every flag
+// if envFlags is empty, else only those named. It checks the number of
+// positional arguments.
+func parse(fs *flag.FlagSet, args []string, positional int, names string, envFlags ...string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -129,7 +135,7 @@ func parse(fs *flag.FlagSet, args []string, positional int, names string) ([]str
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || err != nil {
+		if set[f.Name] || err != nil || (len(envFlags) > 0 && !slices.Contains(envFlags, f.Name)) {
 			return
 		}
 		env := "TOKEND_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))

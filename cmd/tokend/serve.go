@@ -22,7 +22,6 @@ import (
 type serveConfig struct {
 	addr, db, issuer, audience, alg string
 	accessTTL, refreshTTL, grace    time.Duration
-	keyPrepublish                   time.Duration
 	argon                           secret.Params
 	argonMemory, argonTime          uint
 	argonThreads                    uint
@@ -41,7 +40,6 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.accessTTL, "access-ttl", 15*time.Minute, "access token lifetime")
 	fs.DurationVar(&c.refreshTTL, "refresh-ttl", 30*24*time.Hour, "login session (refresh token) lifetime")
 	fs.DurationVar(&c.grace, "refresh-grace", 10*time.Second, "how long a rotated refresh token still returns the current one (0: off)")
-	fs.DurationVar(&c.keyPrepublish, "key-prepublish", 0, "how long a new key is published before it signs (automatic rotation)")
 	fs.UintVar(&c.argonMemory, "argon2-memory", uint(secret.DefaultParams.MemoryKiB), "argon2id memory for new password hashes, KiB")
 	fs.UintVar(&c.argonTime, "argon2-time", uint(secret.DefaultParams.Time), "argon2id passes for new password hashes")
 	fs.UintVar(&c.argonThreads, "argon2-threads", uint(secret.DefaultParams.Threads), "argon2id lanes for new password hashes")
