@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/keys"
 	"github.com/tokend/tokend/token"
@@ -50,8 +52,8 @@ func (e *Engine) CheckAccess(ctx context.Context, raw string) (*token.Claims, er
 			return nil, errInactive
 		}
 	}
-	if c.ClientID != "" {
-		cl, err := e.client(ctx, c.ClientID)
+	if owner := owningClient(c); owner != "" {
+		cl, err := e.client(ctx, owner)
 		if err != nil && tokend.ErrorCode(err) != tokend.ENOTFOUND {
 			return nil, fmt.Errorf("check access token: %w", err)
 		}
@@ -60,15 +62,77 @@ func (e *Engine) CheckAccess(ctx context.Context, raw string) (*token.Claims, er
 		}
 	}
 	if c.Subject != "" && c.Subject != c.ClientID {
-		u, err := e.store.UserByID(ctx, c.Subject)
-		if err != nil && tokend.ErrorCode(err) != tokend.ENOTFOUND {
-			return nil, fmt.Errorf("check access token: %w", err)
+		u, err := e.tokenUser(ctx, c)
+		if err != nil {
+			return nil, err
 		}
 		if u == nil || u.Disabled {
 			return nil, errInactive
 		}
 	}
 	return c, nil
+}
+
+// owningClient names the client app a token was issued to: client_id, or
+// the taiki dialect's client_app_id; "" for none.
+func owningClient(c *token.Claims) string {
+	if c.ClientID != "" {
+		return c.ClientID
+	}
+	return c.ClientAppID
+}
+
+// tokenUser finds the user a token speaks for: by id (sub, or the
+// dialects' user_id), or by name for dialects whose sub is the username
+// (atoti). It returns nil for a user that no longer exists.
+func (e *Engine) tokenUser(ctx context.Context, c *token.Claims) (*tokend.User, error) {
+	id := c.Subject
+	if c.UserID != "" {
+		id = c.UserID
+	}
+	u, err := e.store.UserByID(ctx, id)
+	if tokend.ErrorCode(err) == tokend.ENOTFOUND && uuid.Validate(id) != nil {
+		u, err = e.store.UserByName(ctx, id)
+	}
+	switch {
+	case err == nil:
+		return u, nil
+	case tokend.ErrorCode(err) == tokend.ENOTFOUND:
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("check access token: %w", err)
+	}
+}
+
+// CheckRefresh verifies a refresh token in any form (opaque, or a
+// dialect's refresh JWT) and that its session is live at its current
+// generation and its user enabled. EINVALIDTOKEN otherwise.
+func (e *Engine) CheckRefresh(ctx context.Context, raw string) (*tokend.Session, error) {
+	sid, counter, ok := e.parseAnyRefresh(raw, true)
+	if !ok {
+		return nil, errInactive
+	}
+	s, err := e.store.SessionByID(ctx, sid)
+	if err != nil {
+		if tokend.ErrorCode(err) == tokend.ENOTFOUND {
+			return nil, errInactive
+		}
+		return nil, fmt.Errorf("check refresh token: %w", err)
+	}
+	if !s.Live(e.now()) || counter != s.Counter {
+		return nil, errInactive
+	}
+	u, err := e.store.UserByID(ctx, s.UserID)
+	if err != nil {
+		if tokend.ErrorCode(err) == tokend.ENOTFOUND {
+			return nil, errInactive
+		}
+		return nil, fmt.Errorf("check refresh token: %w", err)
+	}
+	if u.Disabled {
+		return nil, errInactive
+	}
+	return s, nil
 }
 
 // Introspection is what RFC 7662 §2.2 returns about an active token.
@@ -86,6 +150,9 @@ func (e *Engine) Introspect(ctx context.Context, client *tokend.ClientApp, raw s
 	if LooksLikeRefreshToken(raw) {
 		return e.introspectRefresh(ctx, client, raw)
 	}
+	if c, err := e.verifyRefreshJWT(raw); err == nil && c != nil {
+		return e.introspectRefresh(ctx, client, raw)
+	}
 	c, err := e.CheckAccess(ctx, raw)
 	if err != nil {
 		if tokend.ErrorCode(err) == tokend.EINVALIDTOKEN {
@@ -97,29 +164,21 @@ func (e *Engine) Introspect(ctx context.Context, client *tokend.ClientApp, raw s
 }
 
 func (e *Engine) introspectRefresh(ctx context.Context, client *tokend.ClientApp, raw string) (*Introspection, error) {
-	sid, counter, ok := e.parseRefreshToken(raw)
-	if !ok {
-		return nil, nil
-	}
-	s, err := e.store.SessionByID(ctx, sid)
+	s, err := e.CheckRefresh(ctx, raw)
 	if err != nil {
-		if tokend.ErrorCode(err) == tokend.ENOTFOUND {
+		if tokend.ErrorCode(err) == tokend.EINVALIDTOKEN {
 			return nil, nil
 		}
 		return nil, err
 	}
-	if s.ClientID != client.ID || !s.Live(e.now()) || counter != s.Counter {
+	// A session of a client is shown only to that client; one of no client
+	// (a dialect login) to any authenticated client, as its revocation is.
+	if s.ClientID != "" && s.ClientID != client.ID {
 		return nil, nil
 	}
 	u, err := e.store.UserByID(ctx, s.UserID)
 	if err != nil {
-		if tokend.ErrorCode(err) == tokend.ENOTFOUND {
-			return nil, nil
-		}
 		return nil, err
-	}
-	if u.Disabled {
-		return nil, nil
 	}
 	return &Introspection{
 		TokenType: "refresh_token",
@@ -150,7 +209,7 @@ func (e *Engine) Revoke(ctx context.Context, client *tokend.ClientApp, raw strin
 	if err != nil || !now.Before(c.Expiry()) {
 		return nil
 	}
-	if c.ClientID != "" && (client == nil || c.ClientID != client.ID) {
+	if owner := owningClient(c); owner != "" && (client == nil || owner != client.ID) {
 		return tokend.Errorf(tokend.EUNAUTHORIZEDCLIENT, "token was issued to another client")
 	}
 	if c.TokenType == "refresh" && c.SessionID != "" {

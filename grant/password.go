@@ -89,7 +89,10 @@ func (e *Engine) Login(ctx context.Context, p *Profile, client *tokend.ClientApp
 			return nil, fmt.Errorf("login: %w", err)
 		}
 		out.Session, sid = s, s.ID
-		out.RefreshToken = e.refreshToken(s.ID, s.Counter)
+		var err error
+		if out.RefreshToken, err = e.issueRefresh(p, s, u); err != nil {
+			return nil, err
+		}
 	}
 	var err error
 	if out.AccessToken, out.Claims, out.ExpiresIn, err = e.mint(p, u, client, scope, sid); err != nil {

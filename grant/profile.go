@@ -28,6 +28,10 @@ type Profile struct {
 	// NoSession issues an access token alone at login, with no session
 	// and no refresh token.
 	NoSession bool
+	// RefreshJWT issues refresh tokens as signed JWTs (token_type
+	// "refresh", carrying the session id and counter) instead of opaque
+	// strings, for dialects whose clients expect a JWT.
+	RefreshJWT bool
 	// Decorate adds the front end's claims to an access token. u is nil
 	// for a client's own token.
 	Decorate func(c *token.Claims, u *tokend.User, client *tokend.ClientApp)
@@ -100,17 +104,46 @@ func (e *Engine) mint(p *Profile, u *tokend.User, client *tokend.ClientApp, scop
 	if p.Decorate != nil {
 		p.Decorate(c, u, client)
 	}
-	k, err := e.Ring().Signing(e.alg(p), now)
-	if err != nil {
-		return "", nil, 0, err
-	}
 	typ := p.Type
 	if typ == "" {
 		typ = token.TypeAccess
 	}
-	raw, err := token.Sign(k, typ, c)
+	raw, err := e.sign(p, typ, c)
 	if err != nil {
 		return "", nil, 0, err
 	}
 	return raw, c, ttl, nil
+}
+
+func (e *Engine) sign(p *Profile, typ string, c *token.Claims) (string, error) {
+	k, err := e.Ring().Signing(e.alg(p), e.now())
+	if err != nil {
+		return "", err
+	}
+	return token.Sign(k, typ, c)
+}
+
+// issueRefresh returns the refresh token of generation counter of session
+// s, in the profile's form.
+func (e *Engine) issueRefresh(p *Profile, s *tokend.Session, u *tokend.User) (string, error) {
+	if !p.RefreshJWT {
+		return e.refreshToken(s.ID, s.Counter), nil
+	}
+	ctr := s.Counter
+	c := &token.Claims{
+		Issuer:    e.cfg.Issuer,
+		Audience:  []string{e.cfg.Audience},
+		Subject:   u.ID,
+		IssuedAt:  e.now().Unix(),
+		ExpiresAt: s.ExpiresAt.Unix(),
+		ID:        token.NewID(),
+		SessionID: s.ID,
+		TokenType: "refresh",
+		Counter:   &ctr,
+	}
+	if p.Decorate != nil {
+		p.Decorate(c, u, nil)
+		c.TokenType = "refresh" // whatever the decoration says of access tokens
+	}
+	return e.sign(p, token.TypeJWT, c)
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/keys"
+	"github.com/tokend/tokend/token"
 )
 
 // Refresh tokens are opaque strings derived from the session and its
@@ -78,11 +80,41 @@ func (e *Engine) Refresh(ctx context.Context, p *Profile, client *tokend.ClientA
 	if client != nil && !client.Allows(tokend.GrantRefreshToken) {
 		return nil, tokend.Errorf(tokend.EUNAUTHORIZEDCLIENT, "client is not allowed the refresh_token grant")
 	}
-	sid, counter, ok := e.parseRefreshToken(raw)
+	sid, counter, ok := e.parseAnyRefresh(raw, p.RefreshJWT)
 	if !ok {
 		return nil, errBadRefresh
 	}
 	return e.RefreshSession(ctx, p, client, sid, counter, scope)
+}
+
+// parseAnyRefresh reads an opaque refresh token, or a refresh JWT if
+// allowJWT, and returns its session and generation.
+func (e *Engine) parseAnyRefresh(raw string, allowJWT bool) (sid string, counter int64, ok bool) {
+	if LooksLikeRefreshToken(raw) {
+		return e.parseRefreshToken(raw)
+	}
+	if !allowJWT {
+		return "", 0, false
+	}
+	c, err := e.verifyRefreshJWT(raw)
+	if err != nil {
+		return "", 0, false
+	}
+	return c.SessionID, *c.Counter, true
+}
+
+// verifyRefreshJWT checks a refresh JWT's signature and times.
+func (e *Engine) verifyRefreshJWT(raw string) (*token.Claims, error) {
+	c, _, err := e.verifier.Verify(e.Ring(), raw, token.Expectations{
+		Algorithms: keys.Algorithms, Types: []string{token.TypeJWT},
+	}, e.now())
+	if err != nil {
+		return nil, err
+	}
+	if c.TokenType != "refresh" || c.SessionID == "" || c.Counter == nil {
+		return nil, errInactive
+	}
+	return c, nil
 }
 
 // RefreshSession refreshes the session sid from a refresh token of
@@ -163,15 +195,19 @@ func (e *Engine) RefreshSession(ctx context.Context, p *Profile, client *tokend.
 	if err != nil {
 		return nil, err
 	}
+	s.Counter = next
+	refresh, err := e.issueRefresh(p, s, u)
+	if err != nil {
+		return nil, err
+	}
 	if err := e.store.TouchRefresh(ctx, u.ID, e.now()); err != nil {
 		return nil, fmt.Errorf("refresh: %w", err)
 	}
 	e.countIssued(tokend.GrantRefreshToken, p.Dialect)
 	e.countActivity("refresh", p.Dialect)
-	s.Counter = next
 	return &Issued{
 		AccessToken: raw, Claims: c, ExpiresIn: ttl,
-		RefreshToken: e.refreshToken(s.ID, next),
+		RefreshToken: refresh,
 		Scope:        granted, User: u, Client: client, Session: s,
 	}, nil
 }

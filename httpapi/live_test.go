@@ -28,9 +28,9 @@ func TestLiveChanges(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	go e.engine.Watch(ctx, 250*time.Millisecond)
+	go e.Engine.Watch(ctx, 250*time.Millisecond)
 
-	cli, err := sqlite.Open(ctx, e.dbFile)
+	cli, err := sqlite.Open(ctx, e.DBFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,11 +43,11 @@ func TestLiveChanges(t *testing.T) {
 			t.Fatal(err)
 		}
 		within(t, "secret rotation", func() bool {
-			return e.post("/oauth2/token", vals("grant_type", "client_credentials"), e.basic()).status == 401
+			return e.post("/oauth2/token", vals("grant_type", "client_credentials"), e.basic()).Status == 401
 		})
 		e.clientSecret = newSecret
-		if r := e.post("/oauth2/token", vals("grant_type", "client_credentials"), e.basic()); r.status != 200 {
-			t.Fatalf("new secret: %d %s", r.status, r.body)
+		if r := e.post("/oauth2/token", vals("grant_type", "client_credentials"), e.basic()); r.Status != 200 {
+			t.Fatalf("new secret: %d %s", r.Status, r.Body)
 		}
 	})
 	t.Run("secret rotated with overlap", func(t *testing.T) {
@@ -57,19 +57,19 @@ func TestLiveChanges(t *testing.T) {
 			t.Fatal(err)
 		}
 		within(t, "secret rotation", func() bool {
-			return e.post("/oauth2/token", vals("grant_type", "client_credentials"), e.clientID+":"+newSecret).status == 200
+			return e.post("/oauth2/token", vals("grant_type", "client_credentials"), e.clientID+":"+newSecret).Status == 200
 		})
-		if r := e.post("/oauth2/token", vals("grant_type", "client_credentials"), e.clientID+":"+old); r.status != 200 {
-			t.Fatalf("old secret within the overlap: %d", r.status)
+		if r := e.post("/oauth2/token", vals("grant_type", "client_credentials"), e.clientID+":"+old); r.Status != 200 {
+			t.Fatalf("old secret within the overlap: %d", r.Status)
 		}
-		e.clock.Advance(11 * time.Minute)
-		if r := e.post("/oauth2/token", vals("grant_type", "client_credentials"), e.clientID+":"+old); r.status != 401 {
-			t.Fatalf("old secret after the overlap: %d", r.status)
+		e.Clock.Advance(11 * time.Minute)
+		if r := e.post("/oauth2/token", vals("grant_type", "client_credentials"), e.clientID+":"+old); r.Status != 401 {
+			t.Fatalf("old secret after the overlap: %d", r.Status)
 		}
 		e.clientSecret = newSecret
 	})
 	t.Run("key rotated", func(t *testing.T) {
-		now := e.clock.Now()
+		now := e.Clock.Now()
 		k, err := keys.Generate("ES256", now, now)
 		if err != nil {
 			t.Fatal(err)
@@ -84,13 +84,13 @@ func TestLiveChanges(t *testing.T) {
 		})
 	})
 	t.Run("user disabled", func(t *testing.T) {
-		rt := e.login().str(t, "refresh_token")
+		rt := e.login().Str(t, "refresh_token")
 		if err := cli.DisableUser(ctx, e.aliceID, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		within(t, "user disable", func() bool {
-			return e.post("/oauth2/token", vals("grant_type", "password", "username", "alice", "password", alicePassword, "client_id", e.publicID), "").status == 400 &&
-				e.refresh(rt).status == 400
+			return e.post("/oauth2/token", vals("grant_type", "password", "username", "alice", "password", alicePassword, "client_id", e.publicID), "").Status == 400 &&
+				e.refresh(rt).Status == 400
 		})
 	})
 	t.Run("client disabled", func(t *testing.T) {
@@ -99,11 +99,11 @@ func TestLiveChanges(t *testing.T) {
 			t.Fatal(err)
 		}
 		within(t, "client disable", func() bool {
-			return e.post("/oauth2/token", vals("grant_type", "client_credentials"), e.basic()).status == 401
+			return e.post("/oauth2/token", vals("grant_type", "client_credentials"), e.basic()).Status == 401
 		})
 		otherID, otherSecret := e.addClient(false, "client_credentials")
 		r := e.post("/oauth2/introspect", vals("token", tok), otherID+":"+otherSecret)
-		if r.json(t)["active"] != false {
+		if r.JSON(t)["active"] != false {
 			t.Fatal("tokens of a disabled client must introspect inactive")
 		}
 	})

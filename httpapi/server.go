@@ -31,8 +31,16 @@ type Server struct {
 	Log     *slog.Logger
 	// JWKSMaxAge is the Cache-Control max-age of the JWKS document.
 	JWKSMaxAge time.Duration
+	// Routes are further endpoints served beside the standard ones (the
+	// vendor dialects).
+	Routes []Routes
 
 	discovery []byte
+}
+
+// Routes is a set of endpoints that registers itself on the server's mux.
+type Routes interface {
+	Register(mux *http.ServeMux)
 }
 
 // Handler returns the HTTP handler with every route mounted.
@@ -56,6 +64,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{}))
 	for _, p := range []string{"/.well-known/jwks.json", "/.well-known/oauth-authorization-server", "/.well-known/openid-configuration", "/healthz", "/readyz", "/metrics"} {
 		mux.HandleFunc(p, methodNotAllowed("GET"))
+	}
+	for _, r := range s.Routes {
+		r.Register(mux)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no such endpoint"})

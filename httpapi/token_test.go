@@ -8,44 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
-
 	"github.com/google/uuid"
 
 	"github.com/tokend/tokend"
-	"github.com/tokend/tokend/grant"
 	"github.com/tokend/tokend/secret"
 )
-
-// verifyWithJWKS checks a token the way a resource server would: with a
-// JWT library and the public JWKS, nothing of tokend's own code.
-func (e *env) verifyWithJWKS(raw string) (map[string]any, jose.Header) {
-	e.t.Helper()
-	r := e.do("GET", "/.well-known/jwks.json", "", "", "")
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(r.body, &set); err != nil {
-		e.t.Fatalf("JWKS: %v", err)
-	}
-	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256, jose.RS512})
-	if err != nil {
-		e.t.Fatalf("parse token: %v", err)
-	}
-	h := tok.Headers[0]
-	keys := set.Key(h.KeyID)
-	if len(keys) != 1 {
-		e.t.Fatalf("kid %q is not in the JWKS", h.KeyID)
-	}
-	var claims map[string]any
-	var std jwt.Claims
-	if err := tok.Claims(keys[0].Key, &claims, &std); err != nil {
-		e.t.Fatalf("verify token with JWKS: %v", err)
-	}
-	if err := std.ValidateWithLeeway(jwt.Expected{Issuer: "http://tokend.test", AnyAudience: jwt.Audience{"http://tokend.test"}, Time: e.clock.Now()}, 0); err != nil {
-		e.t.Fatalf("validate claims: %v", err)
-	}
-	return claims, h
-}
 
 func TestClientCredentials(t *testing.T) {
 	e := newEnv(t)
@@ -63,15 +30,15 @@ func TestClientCredentials(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := send()
-			if r.status != 200 {
-				t.Fatalf("status %d: %s", r.status, r.body)
+			if r.Status != 200 {
+				t.Fatalf("status %d: %s", r.Status, r.Body)
 			}
-			if r.header.Get("Cache-Control") != "no-store" || r.header.Get("Pragma") != "no-cache" {
-				t.Fatalf("cache headers: %v", r.header)
+			if r.Header.Get("Cache-Control") != "no-store" || r.Header.Get("Pragma") != "no-cache" {
+				t.Fatalf("cache headers: %v", r.Header)
 			}
-			m := r.json(t)
+			m := r.JSON(t)
 			if m["token_type"] != "Bearer" || m["expires_in"] != float64(900) {
-				t.Fatalf("response %s", r.body)
+				t.Fatalf("response %s", r.Body)
 			}
 			if _, ok := m["refresh_token"]; ok {
 				t.Fatal("client_credentials must not issue a refresh token (RFC 6749 §4.4.3)")
@@ -117,10 +84,10 @@ func TestScopes(t *testing.T) {
 				wantOAuthError(t, r, 400, "invalid_scope")
 				return
 			}
-			if r.status != 200 || r.str(t, "scope") != c.want {
-				t.Fatalf("%d %s", r.status, r.body)
+			if r.Status != 200 || r.Str(t, "scope") != c.want {
+				t.Fatalf("%d %s", r.Status, r.Body)
 			}
-			claims, _ := e.verifyWithJWKS(r.str(t, "access_token"))
+			claims, _ := e.verifyWithJWKS(r.Str(t, "access_token"))
 			if claims["scope"] != c.want {
 				t.Fatalf("scope claim %v", claims["scope"])
 			}
@@ -133,7 +100,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 	ccOnlyID, ccOnlySecret := e.addClient(false, tokend.GrantClientCredentials)
 	noCCID, noCCSecret := e.addClient(false, tokend.GrantPassword)
 	disabledID, disabledSecret := e.addClient(false, tokend.GrantClientCredentials)
-	if err := e.store.DisableClient(t.Context(), disabledID); err != nil {
+	if err := e.Store.DisableClient(t.Context(), disabledID); err != nil {
 		t.Fatal(err)
 	}
 	cc := vals("grant_type", "client_credentials")
@@ -189,27 +156,27 @@ func TestTokenEndpointErrors(t *testing.T) {
 				r = e.do("POST", "/oauth2/token", c.contentType, c.body, c.basic)
 			}
 			wantOAuthError(t, r, c.status, c.code)
-			if got := r.header.Get("WWW-Authenticate") != ""; got != c.wwwAuth && c.name != "malformed basic header" {
+			if got := r.Header.Get("WWW-Authenticate") != ""; got != c.wwwAuth && c.name != "malformed basic header" {
 				t.Fatalf("WWW-Authenticate present=%v, want %v", got, c.wwwAuth)
 			}
-			if r.header.Get("Cache-Control") != "no-store" {
+			if r.Header.Get("Cache-Control") != "no-store" {
 				t.Fatal("error responses must not be cached")
 			}
 		})
 	}
 	t.Run("wrong method", func(t *testing.T) {
 		r := e.do("GET", "/oauth2/token", "", "", "")
-		if r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") != "POST" {
-			t.Fatalf("%d %v", r.status, r.header)
+		if r.Status != http.StatusMethodNotAllowed || r.Header.Get("Allow") != "POST" {
+			t.Fatalf("%d %v", r.Status, r.Header)
 		}
-		r.json(t)
+		r.JSON(t)
 	})
 	t.Run("unknown path", func(t *testing.T) {
 		r := e.do("GET", "/nope", "", "", "")
-		if r.status != 404 {
-			t.Fatalf("%d", r.status)
+		if r.Status != 404 {
+			t.Fatalf("%d", r.Status)
 		}
-		r.json(t)
+		r.JSON(t)
 	})
 }
 
@@ -217,9 +184,9 @@ func TestPasswordGrant(t *testing.T) {
 	e := newEnv(t)
 	before := time.Now().Add(-time.Second)
 	r := e.login()
-	m := r.json(t)
-	if m["token_type"] != "Bearer" || m["refresh_token"] == "" || r.header.Get("Cache-Control") != "no-store" {
-		t.Fatalf("response %s", r.body)
+	m := r.JSON(t)
+	if m["token_type"] != "Bearer" || m["refresh_token"] == "" || r.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("response %s", r.Body)
 	}
 	claims, _ := e.verifyWithJWKS(m["access_token"].(string))
 	if claims["sub"] != e.aliceID || claims["client_id"] != e.publicID || claims["sid"] == nil || claims["preferred_username"] != "alice" {
@@ -228,7 +195,7 @@ func TestPasswordGrant(t *testing.T) {
 	if roles, _ := claims["roles"].([]any); len(roles) != 1 || roles[0] != "ROLE_USER" {
 		t.Fatalf("roles %v", claims["roles"])
 	}
-	u, err := e.store.UserByID(t.Context(), e.aliceID)
+	u, err := e.Store.UserByID(t.Context(), e.aliceID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,8 +208,8 @@ func TestPasswordGrant(t *testing.T) {
 
 	t.Run("confidential client", func(t *testing.T) {
 		r := e.post("/oauth2/token", vals("grant_type", "password", "username", "alice", "password", alicePassword), e.basic())
-		if r.status != 200 {
-			t.Fatalf("%d %s", r.status, r.body)
+		if r.Status != 200 {
+			t.Fatalf("%d %s", r.Status, r.Body)
 		}
 	})
 	t.Run("public client sending a secret", func(t *testing.T) {
@@ -252,13 +219,13 @@ func TestPasswordGrant(t *testing.T) {
 	t.Run("unknown user and wrong password look the same", func(t *testing.T) {
 		a := e.post("/oauth2/token", vals("grant_type", "password", "username", "alice", "password", "nope", "client_id", e.publicID), "")
 		b := e.post("/oauth2/token", vals("grant_type", "password", "username", "nobody", "password", "nope", "client_id", e.publicID), "")
-		if a.status != b.status || string(a.body) != string(b.body) {
-			t.Fatalf("responses differ: %d %s / %d %s", a.status, a.body, b.status, b.body)
+		if a.Status != b.Status || string(a.Body) != string(b.Body) {
+			t.Fatalf("responses differ: %d %s / %d %s", a.Status, a.Body, b.Status, b.Body)
 		}
 	})
 	t.Run("disabled user", func(t *testing.T) {
-		id := e.addUser("bob", "pw-of-bob")
-		if err := e.store.DisableUser(t.Context(), id, time.Now()); err != nil {
+		id := e.AddUser("bob", "pw-of-bob")
+		if err := e.Store.DisableUser(t.Context(), id, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		r := e.post("/oauth2/token", vals("grant_type", "password", "username", "bob", "password", "pw-of-bob", "client_id", e.publicID), "")
@@ -272,13 +239,13 @@ func TestPasswordGrant(t *testing.T) {
 // path a hundred times faster.
 func TestNoUserEnumerationByTiming(t *testing.T) {
 	real := secret.DefaultParams
-	e := newEnv(t, func(_ *grant.Config, p *secret.Params) { *p = real })
+	e := newEnv(t, withParams(real))
 	hash, err := secret.HashPassword("pw-of-carol", real)
 	if err != nil {
 		t.Fatal(err)
 	}
 	u := &tokend.User{ID: uuid.Must(uuid.NewV7()).String(), Username: "carol", PasswordHash: hash, CreatedAt: time.Now()}
-	if err := e.store.CreateUser(t.Context(), u); err != nil {
+	if err := e.Store.CreateUser(t.Context(), u); err != nil {
 		t.Fatal(err)
 	}
 	median := func(user string) time.Duration {
@@ -287,8 +254,8 @@ func TestNoUserEnumerationByTiming(t *testing.T) {
 			start := time.Now()
 			r := e.post("/oauth2/token", vals("grant_type", "password", "username", user, "password", "wrong", "client_id", e.publicID), "")
 			ds = append(ds, time.Since(start))
-			if r.status != 400 {
-				t.Fatalf("%d %s", r.status, r.body)
+			if r.Status != 400 {
+				t.Fatalf("%d %s", r.Status, r.Body)
 			}
 		}
 		slices.Sort(ds)

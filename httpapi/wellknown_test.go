@@ -16,7 +16,7 @@ func TestDiscovery(t *testing.T) {
 	e := newEnv(t)
 	for _, path := range []string{"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"} {
 		r := e.do("GET", path, "", "", "")
-		m := r.json(t)
+		m := r.JSON(t)
 		want := map[string]string{
 			"issuer":                 "http://tokend.test",
 			"token_endpoint":         "http://tokend.test/oauth2/token",
@@ -39,7 +39,7 @@ func TestDiscovery(t *testing.T) {
 func jwksKids(t *testing.T, e *env) []string {
 	t.Helper()
 	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(e.do("GET", "/.well-known/jwks.json", "", "", "").body, &set); err != nil {
+	if err := json.Unmarshal(e.do("GET", "/.well-known/jwks.json", "", "", "").Body, &set); err != nil {
 		t.Fatal(err)
 	}
 	var kids []string
@@ -55,18 +55,18 @@ func jwksKids(t *testing.T, e *env) []string {
 func TestJWKS(t *testing.T) {
 	e := newEnv(t)
 	r := e.do("GET", "/.well-known/jwks.json", "", "", "")
-	if r.status != 200 || r.header.Get("ETag") == "" || !strings.Contains(r.header.Get("Cache-Control"), "max-age=60") {
-		t.Fatalf("%d %v", r.status, r.header)
+	if r.Status != 200 || r.Header.Get("ETag") == "" || !strings.Contains(r.Header.Get("Cache-Control"), "max-age=60") {
+		t.Fatalf("%d %v", r.Status, r.Header)
 	}
-	if strings.Contains(string(r.body), `"d"`) {
+	if strings.Contains(string(r.Body), `"d"`) {
 		t.Fatal("the JWKS must not contain private key material")
 	}
 	if kids := jwksKids(t, e); len(kids) != 1 {
 		t.Fatalf("kids %v", kids)
 	}
-	again := e.do("GET", "/.well-known/jwks.json", "", "", "", "If-None-Match", r.header.Get("ETag"))
-	if again.status != 304 || len(again.body) != 0 {
-		t.Fatalf("revalidation: %d", again.status)
+	again := e.do("GET", "/.well-known/jwks.json", "", "", "", "If-None-Match", r.Header.Get("ETag"))
+	if again.Status != 304 || len(again.Body) != 0 {
+		t.Fatalf("revalidation: %d", again.Status)
 	}
 }
 
@@ -74,12 +74,12 @@ func TestJWKS(t *testing.T) {
 func (e *env) rotate(alg string, prepublish time.Duration) string {
 	e.t.Helper()
 	ctx := context.Background()
-	now := e.clock.Now()
+	now := e.Clock.Now()
 	k, err := keys.Generate(alg, now, now.Add(prepublish))
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	stored, err := e.store.ListKeys(ctx)
+	stored, err := e.Store.ListKeys(ctx)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -89,10 +89,10 @@ func (e *env) rotate(alg string, prepublish time.Duration) string {
 			latest = s.ID
 		}
 	}
-	if err := e.store.AddKey(ctx, k, latest); err != nil {
+	if err := e.Store.AddKey(ctx, k, latest); err != nil {
 		e.t.Fatal(err)
 	}
-	if err := e.engine.Sync(ctx); err != nil {
+	if err := e.Engine.Sync(ctx); err != nil {
 		e.t.Fatal(err)
 	}
 	return k.ID
@@ -101,10 +101,10 @@ func (e *env) rotate(alg string, prepublish time.Duration) string {
 func (e *env) ccToken() string {
 	e.t.Helper()
 	r := e.post("/oauth2/token", vals("grant_type", "client_credentials"), e.basic())
-	if r.status != 200 {
-		e.t.Fatalf("%d %s", r.status, r.body)
+	if r.Status != 200 {
+		e.t.Fatalf("%d %s", r.Status, r.Body)
 	}
-	return r.str(e.t, "access_token")
+	return r.Str(e.t, "access_token")
 }
 
 func TestKeyRotation(t *testing.T) {
@@ -121,7 +121,7 @@ func TestKeyRotation(t *testing.T) {
 		if _, h := e.verifyWithJWKS(e.ccToken()); h.KeyID != oldKid {
 			t.Fatal("an announced key must not sign yet")
 		}
-		e.clock.Advance(time.Hour + time.Second)
+		e.Clock.Advance(time.Hour + time.Second)
 		tok := e.ccToken()
 		if _, h := e.verifyWithJWKS(tok); h.KeyID != newKid {
 			t.Fatalf("after pre-publication the new key signs: got %s", h.KeyID)
@@ -141,7 +141,7 @@ func TestKeyRotation(t *testing.T) {
 		if e.introspect(tok)["active"] != true {
 			t.Fatal("a token of the retired key must still introspect active")
 		}
-		e.clock.Advance(16 * time.Minute)
+		e.Clock.Advance(16 * time.Minute)
 		if kids := jwksKids(t, e); contains(kids, h.KeyID) || len(kids) != 1 {
 			t.Fatalf("the retired key outlived its tokens: %v", kids)
 		}
@@ -151,10 +151,10 @@ func TestKeyRotation(t *testing.T) {
 		tok := e.ccToken()
 		_, h := e.verifyWithJWKS(tok)
 		e.rotate("ES256", 0)
-		if err := e.store.RevokeKey(t.Context(), h.KeyID, time.Now()); err != nil {
+		if err := e.Store.RevokeKey(t.Context(), h.KeyID, time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.engine.Sync(t.Context()); err != nil {
+		if err := e.Engine.Sync(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 		if contains(jwksKids(t, e), h.KeyID) || e.introspect(tok)["active"] != false {
@@ -183,17 +183,17 @@ func contains(l []string, s string) bool {
 
 func TestHealthAndMetrics(t *testing.T) {
 	e := newEnv(t)
-	if r := e.do("GET", "/healthz", "", "", ""); r.status != 200 {
-		t.Fatalf("healthz %d", r.status)
+	if r := e.do("GET", "/healthz", "", "", ""); r.Status != 200 {
+		t.Fatalf("healthz %d", r.Status)
 	}
-	if r := e.do("GET", "/readyz", "", "", ""); r.status != 200 {
-		t.Fatalf("readyz %d", r.status)
+	if r := e.do("GET", "/readyz", "", "", ""); r.Status != 200 {
+		t.Fatalf("readyz %d", r.Status)
 	}
 	at := e.ccToken()
 	login := e.login()
-	e.refresh(login.str(t, "refresh_token"))
+	e.refresh(login.Str(t, "refresh_token"))
 	e.post("/oauth2/token", vals("grant_type", "client_credentials"), e.clientID+":wrong")
-	body := string(e.do("GET", "/metrics", "", "", "").body)
+	body := string(e.do("GET", "/metrics", "", "", "").Body)
 	for _, want := range []string{
 		`tokend_tokens_issued_total{dialect="oauth",grant="client_credentials"} 1`,
 		`tokend_tokens_issued_total{dialect="oauth",grant="password"} 1`,
@@ -205,29 +205,29 @@ func TestHealthAndMetrics(t *testing.T) {
 			t.Fatalf("metrics lack %s", want)
 		}
 	}
-	for _, secret := range []string{at, e.clientSecret, alicePassword, login.str(t, "refresh_token")} {
+	for _, secret := range []string{at, e.clientSecret, alicePassword, login.Str(t, "refresh_token")} {
 		if strings.Contains(body, secret) {
 			t.Fatal("metrics carry a secret")
 		}
 	}
-	if r := e.do("POST", "/metrics", "", "", ""); r.status != 405 {
-		t.Fatalf("POST /metrics: %d", r.status)
+	if r := e.do("POST", "/metrics", "", "", ""); r.Status != 405 {
+		t.Fatalf("POST /metrics: %d", r.Status)
 	}
 }
 
 func TestReadyzWithStoreDown(t *testing.T) {
 	e := newEnv(t)
-	e.store.Close()
+	e.Store.Close()
 	r := e.do("GET", "/readyz", "", "", "")
-	if r.status != 503 {
-		t.Fatalf("readyz with a closed store: %d", r.status)
+	if r.Status != 503 {
+		t.Fatalf("readyz with a closed store: %d", r.Status)
 	}
 	// A request that needs the store fails cleanly, never with a dropped connection.
 	r = e.post("/oauth2/token", vals("grant_type", "password", "username", "alice", "password", alicePassword, "client_id", e.publicID), "")
-	if r.status < 500 {
-		t.Fatalf("%d %s", r.status, r.body)
+	if r.Status < 500 {
+		t.Fatalf("%d %s", r.Status, r.Body)
 	}
-	r.json(t)
+	r.JSON(t)
 }
 
 // TestLogsCarryNoSecrets runs every flow, failures included, and scans
@@ -235,9 +235,9 @@ func TestReadyzWithStoreDown(t *testing.T) {
 func TestLogsCarryNoSecrets(t *testing.T) {
 	e := newEnv(t)
 	login := e.login()
-	at, rt := login.str(t, "access_token"), login.str(t, "refresh_token")
-	rt2 := e.refresh(rt).str(t, "refresh_token")
-	e.clock.Advance(11 * time.Second)
+	at, rt := login.Str(t, "access_token"), login.Str(t, "refresh_token")
+	rt2 := e.refresh(rt).Str(t, "refresh_token")
+	e.Clock.Advance(11 * time.Second)
 	e.refresh(rt) // reuse after grace: logged as theft
 	cc := e.ccToken()
 	e.post("/oauth2/token", vals("grant_type", "password", "username", "alice", "password", "wrong-"+alicePassword, "client_id", e.publicID), "")
@@ -245,10 +245,10 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 	e.post("/oauth2/introspect", vals("token", at), e.basic())
 	e.post("/oauth2/revoke", vals("token", cc), e.basic())
 	e.do("GET", "/userinfo", "", "", "", "Authorization", "Bearer "+at)
-	e.store.Close()
+	e.Store.Close()
 	e.post("/oauth2/token", vals("grant_type", "password", "username", "alice", "password", alicePassword, "client_id", e.publicID), "")
 
-	logs := e.logs.String()
+	logs := e.Logs()
 	if !strings.Contains(logs, "refresh token reuse") {
 		t.Fatalf("expected the reuse to be logged; logs:\n%s", logs)
 	}
