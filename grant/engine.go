@@ -281,3 +281,13 @@ func (e *Engine) countActivity(kind, dialect string) {
 		e.metrics.Activity.WithLabelValues(kind, dialect).Inc()
 	}
 }
+
+// Logger returns the engine's logger, for front ends that log failures.
+func (e *Engine) Logger() *slog.Logger { return e.log }
+
+// CountFailure counts a refused request of a front end under its error code.
+func (e *Engine) CountFailure(dialect, code string) {
+	if e.metrics != nil && code != "" {
+		e.metrics.Failures.WithLabelValues(dialect, code).Inc()
+	}
+}
