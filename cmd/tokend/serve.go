@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/tokend/tokend/grant"
@@ -29,6 +30,7 @@ type serveConfig struct {
 	syncInterval, shutdownTimeout   time.Duration
 	jwksMaxAge                      time.Duration
 	logLevel, logFormat             string
+	dialects                        dialectConfig
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -50,6 +52,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.jwksMaxAge, "jwks-max-age", 5*time.Minute, "Cache-Control max-age of the JWKS")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
+	c.dialects.flags(fs)
 }
 
 // validate reports every problem at once.
@@ -77,6 +80,9 @@ func (c *serveConfig) validate() error {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.logLevel))
+	}
+	if err := c.dialects.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.issuer == "" {
 		c.issuer = "http://" + c.addr
@@ -119,7 +125,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	engine, err := grant.New(grant.Config{
 		Issuer: c.issuer, Audience: c.audience, Alg: c.alg,
 		AccessTTL: c.accessTTL, RefreshTTL: c.refreshTTL, RefreshGrace: c.grace,
-		MaxTokenTTL: max(c.accessTTL, maxClientAccessTTL),
+		MaxTokenTTL: max(c.accessTTL, maxClientAccessTTL, c.dialects.maxTTL()),
+		ExtraAlgs:   c.dialects.algs(),
 	}, store, hasher, m, log, nil)
 	if err != nil {
 		return usageError{err.Error()}
@@ -131,7 +138,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	defer stopWatch()
 	go engine.Watch(watchCtx, c.syncInterval)
 
-	api := &httpapi.Server{Engine: engine, Store: store, Metrics: m, Log: log, JWKSMaxAge: c.jwksMaxAge}
+	api := &httpapi.Server{Engine: engine, Store: store, Metrics: m, Log: log, JWKSMaxAge: c.jwksMaxAge, Routes: c.dialects.routes(engine)}
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -145,7 +152,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("tokend listening", "addr", ln.Addr().String(), "issuer", c.issuer, "db", redactDSN(c.db), "alg", c.alg)
+	log.Info("tokend listening", "addr", ln.Addr().String(), "issuer", c.issuer, "db", redactDSN(c.db), "alg", c.alg, "dialects", strings.Join(c.dialects.enabled(), ","))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
