@@ -40,6 +40,11 @@ type Config struct {
 	MaxTokenTTL time.Duration
 	// ExtraAlgs are algorithms that need a key besides Alg (for dialects).
 	ExtraAlgs []string
+	// KeyRotationPeriod starts a new signing key when the newest one is
+	// this old (0: no automatic rotation); KeyPrepublish is how long the
+	// new key is published before it signs.
+	KeyRotationPeriod time.Duration
+	KeyPrepublish     time.Duration
 }
 
 // Validate reports every problem with c at once.
@@ -64,6 +69,12 @@ func (c Config) Validate() error {
 	}
 	if c.RefreshGrace < 0 {
 		errs = append(errs, errors.New("refresh grace must not be negative"))
+	}
+	if c.KeyRotationPeriod < 0 || c.KeyPrepublish < 0 {
+		errs = append(errs, errors.New("key rotation period and pre-publication must not be negative"))
+	}
+	if c.KeyRotationPeriod > 0 && c.KeyPrepublish >= c.KeyRotationPeriod {
+		errs = append(errs, errors.New("key pre-publication must be shorter than the rotation period"))
 	}
 	return errors.Join(errs...)
 }
@@ -130,7 +141,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	if _, e.seq, err = e.store.Changes(ctx, 0); err != nil {
 		return fmt.Errorf("start engine: %w", err)
 	}
-	for _, alg := range append([]string{e.cfg.Alg}, e.cfg.ExtraAlgs...) {
+	for _, alg := range e.algs() {
 		if err := EnsureKey(ctx, e.store, alg, e.now()); err != nil {
 			return fmt.Errorf("start engine: %w", err)
 		}
@@ -221,21 +232,29 @@ func (e *Engine) Sync(ctx context.Context) error {
 	return nil
 }
 
-// Watch calls Sync every interval until ctx ends, so that a change made by
-// another process takes effect here within about one interval. It also
-// purges expired state every hour.
-func (e *Engine) Watch(ctx context.Context, interval time.Duration) {
+// Watch calls Sync every interval (and whenever wake receives, if not
+// nil) until ctx ends, so that a change made by another process takes
+// effect here within about one interval. It also rotates keys when due
+// (checked every minute) and purges expired state every hour.
+func (e *Engine) Watch(ctx context.Context, interval time.Duration, wake <-chan struct{}) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	lastPurge := time.Time{}
+	var lastPurge, lastRotate time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-wake:
 		}
 		if err := e.Sync(ctx); err != nil && ctx.Err() == nil {
 			e.log.Warn("sync with store failed", "err", err)
+		}
+		if now := e.now(); now.Sub(lastRotate) >= time.Minute {
+			lastRotate = now
+			if _, err := e.RotateDueKeys(ctx); err != nil && ctx.Err() == nil {
+				e.log.Warn("key rotation failed", "err", err)
+			}
 		}
 		if now := e.now(); now.Sub(lastPurge) > time.Hour {
 			lastPurge = now

@@ -28,7 +28,7 @@ func TestLiveChanges(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	go e.Engine.Watch(ctx, 250*time.Millisecond)
+	go e.Engine.Watch(ctx, 250*time.Millisecond, nil)
 
 	cli, err := sqlite.Open(ctx, e.DBFile)
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 type serveConfig struct {
 	addr, db, issuer, audience, alg string
 	accessTTL, refreshTTL, grace    time.Duration
+	keyRotation, keyPrepublish      time.Duration
 	argon                           secret.Params
 	argonMemory, argonTime          uint
 	argonThreads                    uint
@@ -42,6 +43,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.accessTTL, "access-ttl", 15*time.Minute, "access token lifetime")
 	fs.DurationVar(&c.refreshTTL, "refresh-ttl", 30*24*time.Hour, "login session (refresh token) lifetime")
 	fs.DurationVar(&c.grace, "refresh-grace", 10*time.Second, "how long a rotated refresh token still returns the current one (0: off)")
+	fs.DurationVar(&c.keyRotation, "key-rotation-period", 30*24*time.Hour, "start a new signing key when the newest is this old (0: never)")
+	fs.DurationVar(&c.keyPrepublish, "key-prepublish", time.Hour, "how long an automatically rotated key is published before it signs")
 	fs.UintVar(&c.argonMemory, "argon2-memory", uint(secret.DefaultParams.MemoryKiB), "argon2id memory for new password hashes, KiB")
 	fs.UintVar(&c.argonTime, "argon2-time", uint(secret.DefaultParams.Time), "argon2id passes for new password hashes")
 	fs.UintVar(&c.argonThreads, "argon2-threads", uint(secret.DefaultParams.Threads), "argon2id lanes for new password hashes")
@@ -125,8 +128,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	engine, err := grant.New(grant.Config{
 		Issuer: c.issuer, Audience: c.audience, Alg: c.alg,
 		AccessTTL: c.accessTTL, RefreshTTL: c.refreshTTL, RefreshGrace: c.grace,
-		MaxTokenTTL: max(c.accessTTL, maxClientAccessTTL, c.dialects.maxTTL()),
-		ExtraAlgs:   c.dialects.algs(),
+		MaxTokenTTL:       max(c.accessTTL, maxClientAccessTTL, c.dialects.maxTTL()),
+		ExtraAlgs:         c.dialects.algs(),
+		KeyRotationPeriod: c.keyRotation, KeyPrepublish: c.keyPrepublish,
 	}, store, hasher, m, log, nil)
 	if err != nil {
 		return usageError{err.Error()}
@@ -136,7 +140,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
-	go engine.Watch(watchCtx, c.syncInterval)
+	go engine.Watch(watchCtx, c.syncInterval, nil)
 
 	api := &httpapi.Server{Engine: engine, Store: store, Metrics: m, Log: log, JWKSMaxAge: c.jwksMaxAge, Routes: c.dialects.routes(engine)}
 	srv := &http.Server{

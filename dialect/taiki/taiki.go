@@ -1,0 +1,289 @@
+// Package taiki serves Integuru Taiki's "Initialize JWT Token" endpoint
+// (POST /api/token; shared/spec/dialects.md section "taiki", seed 003).
+// The caller is a client application that presents its api_key (the client
+// id) and api_secret in a JSON body; it gets a one-hour JWT for one of its
+// end users, created on demand when it names none. The client app's mode
+// (sandbox or production) travels in the token, and a server configured
+// with a host or path prefix per mode accepts each app in its own mode only.
+//
+// The dialect checks no credential itself: the engine authenticates the
+// client (grant.Engine.AuthenticateClient), finds or creates the end user
+// (EndUser) and signs the token (IssueForClient), so rotation overlaps,
+// disabled clients and users, revocation and metrics hold here as they do
+// at /oauth2/token.
+package taiki
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/dialect"
+	"github.com/tokend/tokend/grant"
+	"github.com/tokend/tokend/token"
+)
+
+// Path is the endpoint, below a mode's prefix when one is configured.
+const Path = "/api/token"
+
+// Config holds the dialect's settings.
+type Config struct {
+	// Alg signs Taiki tokens; empty means the server's default algorithm.
+	Alg string
+	// TTL is the token lifetime (the seed: "It expires in 1 hour"). A
+	// client app's own access-token lifetime, when set, wins.
+	TTL time.Duration
+
+	// SandboxPrefix and ProductionPrefix, when set (e.g. "/sandbox"),
+	// serve that mode's endpoint at <prefix>/api/token; a request there
+	// belongs to that mode (spec: "Modes", ours). A prefix is one or more
+	// path segments of letters, digits and "-._~"; Register panics on
+	// anything else, as on any invalid route.
+	SandboxPrefix    string
+	ProductionPrefix string
+	// SandboxHost and ProductionHost, when set, make a request whose Host
+	// (without port, case-insensitive) equals one of them belong to that mode.
+	SandboxHost    string
+	ProductionHost string
+}
+
+// DefaultConfig is the spec's: one-hour tokens signed with the server's
+// default algorithm, and a single /api/token that serves both modes.
+var DefaultConfig = Config{TTL: time.Hour}
+
+// Handler serves the dialect.
+type Handler struct {
+	engine  *grant.Engine
+	profile *grant.Profile
+	cfg     Config
+}
+
+// New returns the dialect's handler on engine.
+func New(engine *grant.Engine, cfg Config) *Handler {
+	cfg.SandboxPrefix = cleanPrefix(cfg.SandboxPrefix)
+	cfg.ProductionPrefix = cleanPrefix(cfg.ProductionPrefix)
+	cfg.SandboxHost = cleanHost(cfg.SandboxHost)
+	cfg.ProductionHost = cleanHost(cfg.ProductionHost)
+	return &Handler{engine: engine, profile: Profile(cfg), cfg: cfg}
+}
+
+// Profile is the shape of Taiki tokens (spec: "Claims"): typ JWT,
+// token_type "access", client_app_id, taiki_user_id and mode beside the
+// engine's iss, sub (the Taiki user id), aud, iat, exp and jti. The token
+// names its client app in client_app_id only, so client_id, the username
+// and roles are left out; the engine still finds the owning client through
+// client_app_id for introspection and revocation. No session, no refresh
+// token.
+func Profile(cfg Config) *grant.Profile {
+	return &grant.Profile{
+		Dialect: dialect.Taiki, Alg: cfg.Alg, Type: token.TypeJWT, AccessTTL: cfg.TTL, NoSession: true,
+		Decorate: func(c *token.Claims, u *tokend.User, client *tokend.ClientApp) {
+			c.TokenType = "access"
+			if client != nil {
+				c.ClientAppID = client.ID
+				c.Mode = mode(client)
+			}
+			if u != nil {
+				c.TaikiUserID = u.ID
+			}
+			c.ClientID, c.Username, c.Roles = "", "", nil
+		},
+	}
+}
+
+// mode is a client app's mode; an app stored without one is a production
+// app, as `tokend client add` makes it.
+func mode(c *tokend.ClientApp) string {
+	if c.Mode == "" {
+		return tokend.ModeProduction
+	}
+	return c.Mode
+}
+
+// Register mounts the endpoint: /api/token, and <prefix>/api/token for
+// every mode that has a prefix, each with and without a trailing slash.
+func (h *Handler) Register(mux *http.ServeMux) {
+	routes := map[string]string{Path: ""} // path -> the mode it belongs to
+	for _, m := range []struct{ prefix, mode string }{
+		{h.cfg.SandboxPrefix, tokend.ModeSandbox},
+		{h.cfg.ProductionPrefix, tokend.ModeProduction},
+	} {
+		if m.prefix == "" {
+			continue
+		}
+		if !validPrefix(m.prefix) {
+			panic("taiki: invalid " + m.mode + " prefix " + m.prefix)
+		}
+		p := m.prefix + Path
+		if _, dup := routes[p]; dup {
+			routes[p] = "" // both modes on one prefix: it tells nothing
+		} else {
+			routes[p] = m.mode
+		}
+	}
+	for p, m := range routes {
+		dialect.Handle(mux, "POST", p, func(w http.ResponseWriter, r *http.Request) {
+			h.serveToken(w, r, m)
+		}, h.methodNotAllowed)
+	}
+}
+
+func (h *Handler) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", "POST")
+	h.write(w, http.StatusMethodNotAllowed, "invalid_request", "Method not allowed")
+}
+
+type tokenBody struct {
+	AccessToken string `json:"access_token"`
+	TaikiUserID string `json:"taiki_user_id"`
+}
+
+// The seed's two error bodies, word for word.
+const (
+	msgNoKey     = "No API key or API secret provided"
+	msgIncorrect = "Incorrect API key, API secret, or Taiki user ID provided"
+)
+
+// errIncorrect is every credential failure the dialect finds itself (a
+// non-UUID key, a client without the grant, the wrong mode): the same 401
+// as a wrong secret, so the answer tells nothing more.
+var errIncorrect = &tokend.Error{Code: tokend.EINVALIDCLIENT, Message: msgIncorrect}
+
+// serveToken serves POST [prefix]/api/token; pathMode is the mode the path
+// belongs to ("" for none).
+func (h *Handler) serveToken(w http.ResponseWriter, r *http.Request, pathMode string) {
+	w.Header().Set("Cache-Control", "no-store")
+	body, err := dialect.ReadJSON(w, r, false)
+	switch {
+	case err == nil:
+	case errors.Is(err, dialect.ErrTooLarge):
+		h.write(w, http.StatusRequestEntityTooLarge, "invalid_request", "Request body too large")
+		return
+	default: // malformed JSON, not an object, or not JSON at all
+		h.write(w, http.StatusBadRequest, "invalid_request", msgNoKey)
+		return
+	}
+	key, keyKind := body.Field("api_key")
+	sec, secKind := body.Field("api_secret")
+	if keyKind != dialect.String || secKind != dialect.String || key == "" || sec == "" {
+		h.write(w, http.StatusBadRequest, "invalid_request", msgNoKey)
+		return
+	}
+	userID, userKind := body.Field("taiki_user_id")
+	if userKind == dialect.Other {
+		h.write(w, http.StatusBadRequest, "invalid_request", "taiki_user_id must be a string")
+		return
+	}
+	// DESIGN.md: a non-UUID api_key is an incorrect key.
+	if uuid.Validate(key) != nil {
+		h.fail(w, r, errIncorrect)
+		return
+	}
+	ctx := r.Context()
+	client, err := h.engine.AuthenticateClient(ctx, key, sec, false)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	// DESIGN.md: an app needs the client_credentials grant to use the dialect.
+	if !client.Allows(tokend.GrantClientCredentials) || !h.accepts(r, pathMode, mode(client)) {
+		h.fail(w, r, errIncorrect)
+		return
+	}
+	// Absent, null and "" all ask for a new end user.
+	u, err := h.engine.EndUser(ctx, client, userID)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	issued, err := h.engine.IssueForClient(h.profile, client, u, "")
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	dialect.WriteJSON(w, http.StatusOK, tokenBody{AccessToken: issued.AccessToken, TaikiUserID: u.ID})
+}
+
+// accepts reports whether a client app of mode m may use this request: a
+// request that arrived on a mode's prefix (pathMode) or host belongs to
+// that mode and takes its apps only (spec: "Modes", ours). A request that
+// matches no configured prefix or host takes both modes.
+func (h *Handler) accepts(r *http.Request, pathMode, m string) bool {
+	if pathMode != "" && pathMode != m {
+		return false
+	}
+	host := cleanHost(r.Host)
+	for _, c := range []struct{ host, mode string }{
+		{h.cfg.SandboxHost, tokend.ModeSandbox},
+		{h.cfg.ProductionHost, tokend.ModeProduction},
+	} {
+		if c.host != "" && c.host == host && c.mode != m {
+			return false
+		}
+	}
+	return true
+}
+
+// fail renders an engine error: 401 invalid_client for any credential
+// problem (wrong key or secret, disabled client, unknown or foreign user),
+// 503 when overloaded or the store is unreachable, 500 otherwise.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch tokend.ErrorCode(err) {
+	case tokend.EINVALIDCLIENT:
+		h.write(w, http.StatusUnauthorized, "invalid_client", msgIncorrect)
+	case tokend.EUNAVAILABLE:
+		w.Header().Set("Retry-After", "1")
+		h.write(w, http.StatusServiceUnavailable, "temporarily_unavailable", "The service is temporarily unavailable, retry later")
+	default:
+		h.engine.Logger().Error("taiki token request failed", "path", r.URL.Path, "err", err)
+		h.write(w, http.StatusInternalServerError, "server_error", "internal error")
+	}
+}
+
+// write renders the dialect's error body and counts the failure.
+func (h *Handler) write(w http.ResponseWriter, status int, code, description string) {
+	h.engine.CountFailure(dialect.Taiki, code)
+	dialect.WriteJSON(w, status, map[string]string{"error": code, "error_description": description})
+}
+
+// cleanPrefix gives a prefix one leading and no trailing slash; "" and
+// "/" mean no prefix.
+func cleanPrefix(p string) string {
+	p = strings.Trim(strings.TrimSpace(p), "/")
+	if p == "" {
+		return ""
+	}
+	return "/" + p
+}
+
+// validPrefix accepts segments of unreserved URL characters only, so that
+// a prefix can never become a pattern wildcard or an odd route.
+func validPrefix(p string) bool {
+	for _, seg := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+		for _, c := range seg {
+			ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-._~", c)
+			if !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// cleanHost lower-cases a host and drops its port and any trailing dot.
+func cleanHost(h string) string {
+	h = strings.TrimSpace(h)
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		h = host
+	}
+	h = strings.TrimSuffix(strings.Trim(h, "[]"), ".")
+	return strings.ToLower(h)
+}
