@@ -90,6 +90,7 @@ type Engine struct {
 	now      func() time.Time
 	verifier token.Verifier
 
+	vault      *keys.Vault
 	pepper     []byte // keys client-secret hashes
 	refreshKey []byte // MACs refresh tokens
 
@@ -100,13 +101,32 @@ type Engine struct {
 	seq     int64 // last change applied
 }
 
-// New returns an engine on store. now may be nil (time.Now).
-func New(cfg Config, store tokend.Store, hasher *secret.Hasher, m *metrics.Metrics, log *slog.Logger, now func() time.Time) (*Engine, error) {
+// Deps are what the engine works with.
+type Deps struct {
+	Store  tokend.Store
+	Hasher *secret.Hasher
+	// Metrics, Log, Now and Vault are optional: no metrics, a discarding
+	// logger, time.Now, and no master key.
+	Metrics *metrics.Metrics
+	Log     *slog.Logger
+	Now     func() time.Time
+	Vault   *keys.Vault
+}
+
+// New returns an engine.
+func New(cfg Config, d Deps) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if d.Store == nil || d.Hasher == nil {
+		return nil, errors.New("engine needs a store and a hasher")
+	}
+	now, log := d.Now, d.Log
 	if now == nil {
 		now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.MaxTokenTTL < cfg.AccessTTL {
 		cfg.MaxTokenTTL = cfg.AccessTTL
@@ -115,7 +135,7 @@ func New(cfg Config, store tokend.Store, hasher *secret.Hasher, m *metrics.Metri
 		cfg.Audience = cfg.Issuer
 	}
 	return &Engine{
-		cfg: cfg, store: store, hasher: hasher, metrics: m, log: log, now: now,
+		cfg: cfg, store: d.Store, hasher: d.Hasher, metrics: d.Metrics, log: log, now: now, vault: d.Vault,
 		verifier: token.Verifier{Issuer: cfg.Issuer, Audience: cfg.Audience},
 		clients:  map[string]*tokend.ClientApp{},
 	}, nil
@@ -134,7 +154,20 @@ func (e *Engine) Start(ctx context.Context) error {
 	if e.pepper, err = e.store.Secret(ctx, "client_secret_pepper", secret.NewKey); err != nil {
 		return fmt.Errorf("start engine: %w", err)
 	}
-	if e.refreshKey, err = e.store.Secret(ctx, "refresh_token_key", secret.NewKey); err != nil {
+	// The refresh-token key can forge refresh tokens: sealed under the
+	// master key when there is one. (The pepper only keys hashes of
+	// 256-bit secrets and need not be.)
+	sealed, err := e.store.Secret(ctx, "refresh_token_key", func() ([]byte, error) {
+		k, err := secret.NewKey()
+		if err != nil {
+			return nil, err
+		}
+		return e.vault.Seal("refresh_token_key", k)
+	})
+	if err != nil {
+		return fmt.Errorf("start engine: %w", err)
+	}
+	if e.refreshKey, err = e.vault.Open("refresh_token_key", sealed); err != nil {
 		return fmt.Errorf("start engine: %w", err)
 	}
 	// Note where the change feed stands before loading, so nothing is missed.
@@ -142,36 +175,53 @@ func (e *Engine) Start(ctx context.Context) error {
 		return fmt.Errorf("start engine: %w", err)
 	}
 	for _, alg := range e.algs() {
-		if err := EnsureKey(ctx, e.store, alg, e.now()); err != nil {
+		if err := EnsureKey(ctx, e.store, e.vault, alg, e.now()); err != nil {
 			return fmt.Errorf("start engine: %w", err)
 		}
 	}
 	return e.reloadKeys(ctx)
 }
 
+// AddKey generates a key for alg that signs from activatesAt, seals it
+// with vault, and adds it as the newest of its line if the line's newest
+// key is still afterKid (ECONFLICT otherwise). It returns the new kid.
+func AddKey(ctx context.Context, store tokend.Store, vault *keys.Vault, alg string, now, activatesAt time.Time, afterKid string) (string, error) {
+	k, err := keys.Generate(alg, now, activatesAt)
+	if err != nil {
+		return "", err
+	}
+	if k.PrivateKey, err = vault.Seal(k.ID, k.PrivateKey); err != nil {
+		return "", err
+	}
+	return k.ID, store.AddKey(ctx, k, afterKid)
+}
+
+// NewestKid returns the kid of the newest key of alg's line, revoked or
+// not ("" for an empty line): what AddKey's compare-and-swap expects.
+func NewestKid(stored []*tokend.SigningKey, alg string) string {
+	latest := ""
+	for _, k := range stored {
+		if k.Alg == alg {
+			latest = k.ID
+		}
+	}
+	return latest
+}
+
 // EnsureKey generates a signing key for alg if its line has no live key.
 // When several processes race, one adds the key and the others find it.
-func EnsureKey(ctx context.Context, store tokend.Store, alg string, now time.Time) error {
+func EnsureKey(ctx context.Context, store tokend.Store, vault *keys.Vault, alg string, now time.Time) error {
 	for range 3 {
 		stored, err := store.ListKeys(ctx)
 		if err != nil {
 			return err
 		}
-		latest := ""
 		for _, k := range stored {
-			if k.Alg != alg {
-				continue
-			}
-			latest = k.ID
-			if k.RevokedAt.IsZero() {
+			if k.Alg == alg && k.RevokedAt.IsZero() {
 				return nil
 			}
 		}
-		k, err := keys.Generate(alg, now, now)
-		if err != nil {
-			return err
-		}
-		err = store.AddKey(ctx, k, latest)
+		_, err = AddKey(ctx, store, vault, alg, now, now, NewestKid(stored, alg))
 		if tokend.ErrorCode(err) != tokend.ECONFLICT {
 			return err
 		}
@@ -184,7 +234,7 @@ func (e *Engine) reloadKeys(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load keys: %w", err)
 	}
-	ring, err := keys.NewRing(stored, e.cfg.MaxTokenTTL)
+	ring, err := keys.NewRing(stored, e.cfg.MaxTokenTTL, e.vault)
 	if err != nil {
 		return fmt.Errorf("load keys: %w", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/tokend/tokend"
-	"github.com/tokend/tokend/keys"
 )
 
 // RotateDueKeys starts a new key for every algorithm in use whose newest
@@ -28,25 +27,17 @@ func (e *Engine) RotateDueKeys(ctx context.Context) ([]string, error) {
 			newest[k.Alg] = k
 		}
 	}
-	latest := map[string]string{} // newest kid of each line, revoked or not
-	for _, k := range stored {
-		latest[k.Alg] = k.ID
-	}
 	now := e.now()
 	var added []string
 	for _, alg := range e.algs() {
-		k := newest[alg]
-		if k != nil && now.Sub(k.CreatedAt) < e.cfg.KeyRotationPeriod {
+		if k := newest[alg]; k != nil && now.Sub(k.CreatedAt) < e.cfg.KeyRotationPeriod {
 			continue
 		}
-		nk, err := keys.Generate(alg, now, now.Add(e.cfg.KeyPrepublish))
-		if err != nil {
-			return added, err
-		}
-		switch err := e.store.AddKey(ctx, nk, latest[alg]); {
+		kid, err := AddKey(ctx, e.store, e.vault, alg, now, now.Add(e.cfg.KeyPrepublish), NewestKid(stored, alg))
+		switch {
 		case err == nil:
-			added = append(added, nk.ID)
-			e.log.Info("signing key rotated", "alg", alg, "kid", nk.ID, "signs_from", nk.ActivatesAt)
+			added = append(added, kid)
+			e.log.Info("signing key rotated", "alg", alg, "kid", kid, "prepublish", e.cfg.KeyPrepublish.String())
 		case tokend.ErrorCode(err) == tokend.ECONFLICT:
 			// another node rotated first
 		default:

@@ -2,8 +2,6 @@ package httpapi_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -78,7 +76,7 @@ func TestRotationByOneNodeOnly(t *testing.T) {
 		}
 		t.Cleanup(func() { st.Close() })
 		h, _ := secret.NewHasher(tokendtest.Cheap, 1, 1)
-		node, err := grant.New(cfg, st, h, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), e.Clock.Now)
+		node, err := grant.New(cfg, grant.Deps{Store: st, Hasher: h, Now: e.Clock.Now})
 		if err != nil {
 			t.Fatal(err)
 		}

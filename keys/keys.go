@@ -120,14 +120,19 @@ type Ring struct {
 }
 
 // NewRing parses stored keys (as ListKeys returns them: grouped by
-// algorithm, oldest first). maxTTL is the longest lifetime of any token.
-func NewRing(stored []*tokend.SigningKey, maxTTL time.Duration) (*Ring, error) {
+// algorithm, oldest first), opening sealed ones with vault. maxTTL is the
+// longest lifetime of any token.
+func NewRing(stored []*tokend.SigningKey, maxTTL time.Duration, vault *Vault) (*Ring, error) {
 	r := &Ring{maxTTL: maxTTL}
 	for i, sk := range stored {
 		if !sk.RevokedAt.IsZero() {
 			continue
 		}
-		priv, err := x509.ParsePKCS8PrivateKey(sk.PrivateKey)
+		der, err := vault.Open(sk.ID, sk.PrivateKey)
+		if err != nil {
+			return nil, fmt.Errorf("open key %s: %w", sk.ID, err)
+		}
+		priv, err := x509.ParsePKCS8PrivateKey(der)
 		if err != nil {
 			return nil, fmt.Errorf("parse key %s: %w", sk.ID, err)
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/grant"
 	"github.com/tokend/tokend/httpapi"
+	"github.com/tokend/tokend/keys"
 	"github.com/tokend/tokend/metrics"
 	"github.com/tokend/tokend/secret"
 	"github.com/tokend/tokend/sqlite"
@@ -63,6 +64,8 @@ type Options struct {
 	Params *secret.Params
 	// Routes returns further endpoints to serve, built on the env's engine.
 	Routes func(e *Env) []httpapi.Routes
+	// Vault seals the store's secrets (none by default).
+	Vault *keys.Vault
 }
 
 // Env is a running tokend.
@@ -108,7 +111,7 @@ func New(t *testing.T, opts Options) *Env {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	clk := &Clock{}
 	m := metrics.New()
-	engine, err := grant.New(cfg, store, hasher, m, log, clk.Now)
+	engine, err := grant.New(cfg, grant.Deps{Store: store, Hasher: hasher, Metrics: m, Log: log, Now: clk.Now, Vault: opts.Vault})
 	if err != nil {
 		t.Fatal(err)
 	}

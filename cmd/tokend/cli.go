@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,6 +34,7 @@ type cli struct {
 	stdout, stderr io.Writer
 	db             string
 	json           bool
+	masterKeyFile  string
 }
 
 type command struct {
@@ -243,6 +245,7 @@ func (c *cli) commands() map[string]command {
 			flags: func(fs *flag.FlagSet) {
 				fs.StringVar(&alg, "alg", "ES256", "algorithm of the new key: ES256, EdDSA, RS256 or RS512")
 				fs.DurationVar(&prepublish, "prepublish", 0, "publish the new key this long before it signs (default: sign at once)")
+				fs.StringVar(&c.masterKeyFile, "master-key-file", "", "file holding the master key (or set TOKEND_MASTER_KEY)")
 			},
 			check: func(a []string) error {
 				if !keys.ValidAlg(alg) {
@@ -549,8 +552,7 @@ func laterActive(stored []*tokend.SigningKey, k *tokend.SigningKey, now time.Tim
 }
 
 func (c *cli) keyRotate(ctx context.Context, s tokend.Store, alg string, prepublish time.Duration) error {
-	now := time.Now()
-	k, err := keys.Generate(alg, now, now.Add(prepublish))
+	vault, err := keys.LoadVault(os.Getenv("TOKEND_MASTER_KEY"), c.masterKeyFile)
 	if err != nil {
 		return err
 	}
@@ -558,16 +560,12 @@ func (c *cli) keyRotate(ctx context.Context, s tokend.Store, alg string, prepubl
 	if err != nil {
 		return err
 	}
-	latest := ""
-	for _, o := range stored {
-		if o.Alg == alg {
-			latest = o.ID
-		}
-	}
-	if err := s.AddKey(ctx, k, latest); err != nil {
+	now := time.Now()
+	kid, err := grant.AddKey(ctx, s, vault, alg, now, now.Add(prepublish), grant.NewestKid(stored, alg))
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "new %s key %s signs from %s\n", alg, k.ID, k.ActivatesAt.UTC().Format(time.RFC3339))
+	fmt.Fprintf(c.stdout, "new %s key %s signs from %s\n", alg, kid, now.Add(prepublish).UTC().Format(time.RFC3339))
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -31,6 +32,7 @@ type serveConfig struct {
 	syncInterval, shutdownTimeout   time.Duration
 	jwksMaxAge                      time.Duration
 	logLevel, logFormat             string
+	masterKeyFile                   string
 	dialects                        dialectConfig
 }
 
@@ -53,6 +55,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.syncInterval, "sync-interval", 250*time.Millisecond, "how often to pick up changes made by other processes")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to finish requests in flight on SIGTERM")
 	fs.DurationVar(&c.jwksMaxAge, "jwks-max-age", 5*time.Minute, "Cache-Control max-age of the JWKS")
+	fs.StringVar(&c.masterKeyFile, "master-key-file", "", "file holding the master key that encrypts signing keys at rest (or set TOKEND_MASTER_KEY)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	c.dialects.flags(fs)
@@ -125,13 +128,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	m := metrics.New()
+	vault, err := keys.LoadVault(os.Getenv("TOKEND_MASTER_KEY"), c.masterKeyFile)
+	if err != nil {
+		return usageError{err.Error()}
+	}
 	engine, err := grant.New(grant.Config{
 		Issuer: c.issuer, Audience: c.audience, Alg: c.alg,
 		AccessTTL: c.accessTTL, RefreshTTL: c.refreshTTL, RefreshGrace: c.grace,
 		MaxTokenTTL:       max(c.accessTTL, maxClientAccessTTL, c.dialects.maxTTL()),
 		ExtraAlgs:         c.dialects.algs(),
 		KeyRotationPeriod: c.keyRotation, KeyPrepublish: c.keyPrepublish,
-	}, store, hasher, m, log, nil)
+	}, grant.Deps{Store: store, Hasher: hasher, Metrics: m, Log: log, Vault: vault})
 	if err != nil {
 		return usageError{err.Error()}
 	}
