@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -33,6 +34,7 @@ type serveConfig struct {
 	jwksMaxAge                      time.Duration
 	logLevel, logFormat             string
 	masterKeyFile                   string
+	tlsCert, tlsKey                 string
 	dialects                        dialectConfig
 }
 
@@ -56,6 +58,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to finish requests in flight on SIGTERM")
 	fs.DurationVar(&c.jwksMaxAge, "jwks-max-age", 5*time.Minute, "Cache-Control max-age of the JWKS")
 	fs.StringVar(&c.masterKeyFile, "master-key-file", "", "file holding the master key that encrypts signing keys at rest (or set TOKEND_MASTER_KEY)")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "the private key of --tls-cert (PEM)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	c.dialects.flags(fs)
@@ -87,11 +91,18 @@ func (c *serveConfig) validate() error {
 	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.logLevel))
 	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
 	if err := c.dialects.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.issuer == "" {
-		c.issuer = "http://" + c.addr
+		scheme := "http"
+		if c.tlsCert != "" {
+			scheme = "https"
+		}
+		c.issuer = scheme + "://" + c.addr
 	}
 	return errors.Join(errs...)
 }
@@ -159,13 +170,24 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	if c.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+		if err != nil {
+			return fmt.Errorf("load TLS certificate: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return err
 	}
 	log.Info("tokend listening", "addr", ln.Addr().String(), "issuer", c.issuer, "db", redactDSN(c.db), "alg", c.alg, "dialects", strings.Join(c.dialects.enabled(), ","))
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	if srv.TLSConfig != nil {
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
 	select {
 	case err := <-errc:
 		return err
