@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/keys"
 	"github.com/tokend/tokend/token"
@@ -83,16 +81,19 @@ func owningClient(c *token.Claims) string {
 }
 
 // tokenUser finds the user a token speaks for: by id (sub, or the
-// dialects' user_id), or by name for dialects whose sub is the username
-// (atoti). It returns nil for a user that no longer exists.
+// dialects' user_id), or, for an Atoti token (the one kind that carries
+// authorities), by username, which is its sub. It returns nil for a user
+// that no longer exists.
 func (e *Engine) tokenUser(ctx context.Context, c *token.Claims) (*tokend.User, error) {
-	id := c.Subject
-	if c.UserID != "" {
-		id = c.UserID
-	}
-	u, err := e.store.UserByID(ctx, id)
-	if tokend.ErrorCode(err) == tokend.ENOTFOUND && uuid.Validate(id) != nil {
-		u, err = e.store.UserByName(ctx, id)
+	var u *tokend.User
+	var err error
+	switch {
+	case c.Authorities != nil:
+		u, err = e.store.UserByName(ctx, c.Subject)
+	case c.UserID != "":
+		u, err = e.store.UserByID(ctx, c.UserID)
+	default:
+		u, err = e.store.UserByID(ctx, c.Subject)
 	}
 	switch {
 	case err == nil:

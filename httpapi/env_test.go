@@ -22,7 +22,7 @@ type response = tokendtest.Response
 // a user alice.
 type env struct {
 	*tokendtest.Env
-	t *testing.T
+	t testing.TB
 
 	clientID, clientSecret string
 	publicID               string
@@ -43,7 +43,7 @@ func withParams(p secret.Params) envOption {
 	return func(o *tokendtest.Options) { o.Params = &p }
 }
 
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	var o tokendtest.Options
 	for _, opt := range opts {

@@ -43,7 +43,7 @@ type Claims struct {
 	Roles    []string `json:"roles,omitempty"` // RFC 9068 §2.2.3.1
 
 	// Dialect claims (shared/spec/dialects.md).
-	Authorities []string `json:"authorities,omitempty"`   // atoti
+	Authorities []string `json:"authorities,omitzero"`    // atoti: present (maybe []) in every Atoti token
 	TokenType   string   `json:"token_type,omitempty"`    // simplejwt, taiki: "access" or "refresh"
 	UserID      string   `json:"user_id,omitempty"`       // simplejwt
 	ClientAppID string   `json:"client_app_id,omitempty"` // taiki

@@ -70,8 +70,9 @@ type Options struct {
 
 // Env is a running tokend.
 type Env struct {
-	T       *testing.T
+	T       testing.TB
 	Srv     *httptest.Server
+	Handler http.Handler // the server's handler, for in-process fuzzing
 	Store   *sqlite.Store
 	Engine  *grant.Engine
 	Metrics *metrics.Metrics
@@ -83,7 +84,7 @@ type Env struct {
 }
 
 // New starts a tokend for t; it stops when the test ends.
-func New(t *testing.T, opts Options) *Env {
+func New(t testing.TB, opts Options) *Env {
 	t.Helper()
 	ctx := context.Background()
 	dbFile := filepath.Join(t.TempDir(), "tokend.db")
@@ -123,7 +124,8 @@ func New(t *testing.T, opts Options) *Env {
 	if opts.Routes != nil {
 		api.Routes = opts.Routes(e)
 	}
-	e.Srv = httptest.NewServer(api.Handler())
+	e.Handler = api.Handler()
+	e.Srv = httptest.NewServer(e.Handler)
 	t.Cleanup(e.Srv.Close)
 	return e
 }
@@ -191,7 +193,7 @@ type Response struct {
 }
 
 // JSON decodes the body as a JSON object, failing the test if it is not one.
-func (r Response) JSON(t *testing.T) map[string]any {
+func (r Response) JSON(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.Body, &m); err != nil {
@@ -201,7 +203,7 @@ func (r Response) JSON(t *testing.T) map[string]any {
 }
 
 // Str returns a string field of the JSON body ("" if absent).
-func (r Response) Str(t *testing.T, key string) string {
+func (r Response) Str(t testing.TB, key string) string {
 	t.Helper()
 	s, _ := r.JSON(t)[key].(string)
 	return s

@@ -10,22 +10,42 @@ import (
 
 	"github.com/tokend/tokend/dialect"
 	"github.com/tokend/tokend/dialect/atoti"
+	"github.com/tokend/tokend/dialect/ocm"
+	"github.com/tokend/tokend/dialect/simplejwt"
+	"github.com/tokend/tokend/dialect/taiki"
 	"github.com/tokend/tokend/grant"
 	"github.com/tokend/tokend/httpapi"
 	"github.com/tokend/tokend/keys"
 )
 
-// dialectConfig is the vendor dialects' part of `tokend serve`'s settings.
+// dialectConfig is the vendor dialects' part of `tokend serve`'s settings;
+// each starts from the dialect's own defaults (shared/spec/dialects.md).
 type dialectConfig struct {
-	list  string
-	atoti atoti.Config
+	list      string
+	atoti     atoti.Config
+	simplejwt simplejwt.Config
+	ocm       ocm.Config
+	taiki     taiki.Config
 }
 
 func (d *dialectConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&d.list, "dialects", strings.Join(dialect.All, ","), "vendor dialects to serve, comma-separated (empty: none)")
-	d.atoti = atoti.DefaultConfig
+	d.atoti, d.simplejwt, d.ocm, d.taiki = atoti.DefaultConfig, simplejwt.DefaultConfig, ocm.DefaultConfig, taiki.DefaultConfig
 	fs.StringVar(&d.atoti.Alg, "atoti-alg", d.atoti.Alg, "atoti: signing algorithm")
 	fs.DurationVar(&d.atoti.TTL, "atoti-ttl", d.atoti.TTL, "atoti: token lifetime")
+	fs.StringVar(&d.simplejwt.Alg, "simplejwt-alg", "", "simplejwt: signing algorithm (default: --alg)")
+	fs.DurationVar(&d.simplejwt.AccessTTL, "simplejwt-access-ttl", d.simplejwt.AccessTTL, "simplejwt: access token lifetime")
+	fs.DurationVar(&d.simplejwt.RefreshTTL, "simplejwt-refresh-ttl", d.simplejwt.RefreshTTL, "simplejwt: refresh token lifetime")
+	fs.BoolVar(&d.simplejwt.Rotate, "simplejwt-rotate", d.simplejwt.Rotate, "simplejwt: rotate refresh tokens (ROTATE_REFRESH_TOKENS)")
+	fs.StringVar(&d.ocm.Alg, "ocm-alg", "", "ocm: signing algorithm (default: --alg)")
+	fs.DurationVar(&d.ocm.AccessTTL, "ocm-access-ttl", d.ocm.AccessTTL, "ocm: access token lifetime")
+	fs.DurationVar(&d.ocm.RefreshTTL, "ocm-refresh-ttl", d.ocm.RefreshTTL, "ocm: refresh token (session) lifetime")
+	fs.StringVar(&d.taiki.Alg, "taiki-alg", "", "taiki: signing algorithm (default: --alg)")
+	fs.DurationVar(&d.taiki.TTL, "taiki-ttl", d.taiki.TTL, "taiki: token lifetime")
+	fs.StringVar(&d.taiki.SandboxPrefix, "taiki-sandbox-prefix", "", "taiki: serve sandbox apps at PREFIX/api/token")
+	fs.StringVar(&d.taiki.SandboxHost, "taiki-sandbox-host", "", "taiki: requests to this host are sandbox requests")
+	fs.StringVar(&d.taiki.ProductionPrefix, "taiki-production-prefix", "", "taiki: serve production apps at PREFIX/api/token")
+	fs.StringVar(&d.taiki.ProductionHost, "taiki-production-host", "", "taiki: requests to this host are production requests")
 }
 
 // enabled returns the dialects switched on.
@@ -39,6 +59,8 @@ func (d *dialectConfig) enabled() []string {
 	return out
 }
 
+func (d *dialectConfig) on(name string) bool { return slices.Contains(d.enabled(), name) }
+
 func (d *dialectConfig) validate() error {
 	var errs []error
 	for _, n := range d.enabled() {
@@ -46,35 +68,55 @@ func (d *dialectConfig) validate() error {
 			errs = append(errs, fmt.Errorf("--dialects: unknown dialect %q (want some of %s)", n, strings.Join(dialect.All, ",")))
 		}
 	}
-	for name, alg := range map[string]string{"--atoti-alg": d.atoti.Alg} {
-		if alg != "" && !keys.ValidAlg(alg) {
-			errs = append(errs, fmt.Errorf("%s %q: want ES256, EdDSA, RS256 or RS512", name, alg))
+	for _, a := range []struct{ flag, alg string }{
+		{"--atoti-alg", d.atoti.Alg}, {"--simplejwt-alg", d.simplejwt.Alg}, {"--ocm-alg", d.ocm.Alg}, {"--taiki-alg", d.taiki.Alg},
+	} {
+		if a.alg != "" && !keys.ValidAlg(a.alg) {
+			errs = append(errs, fmt.Errorf("%s %q: want ES256, EdDSA, RS256 or RS512", a.flag, a.alg))
 		}
 	}
-	for name, ttl := range map[string]time.Duration{"--atoti-ttl": d.atoti.TTL} {
-		if ttl <= 0 {
-			errs = append(errs, fmt.Errorf("%s must be positive", name))
+	for _, l := range []struct {
+		flag string
+		ttl  time.Duration
+	}{
+		{"--atoti-ttl", d.atoti.TTL}, {"--simplejwt-access-ttl", d.simplejwt.AccessTTL}, {"--simplejwt-refresh-ttl", d.simplejwt.RefreshTTL},
+		{"--ocm-access-ttl", d.ocm.AccessTTL}, {"--ocm-refresh-ttl", d.ocm.RefreshTTL}, {"--taiki-ttl", d.taiki.TTL},
+	} {
+		if l.ttl <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive", l.flag))
 		}
+	}
+	if err := d.taiki.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
-func (d *dialectConfig) on(name string) bool { return slices.Contains(d.enabled(), name) }
-
-// algs lists the algorithms the enabled dialects sign with besides the default.
+// algs lists the algorithms the enabled dialects sign with, besides the
+// default, so that the engine has a key for each.
 func (d *dialectConfig) algs() []string {
 	var out []string
-	if d.on(dialect.Atoti) && d.atoti.Alg != "" {
-		out = append(out, d.atoti.Alg)
+	for name, alg := range map[string]string{dialect.Atoti: d.atoti.Alg, dialect.SimpleJWT: d.simplejwt.Alg, dialect.OCM: d.ocm.Alg, dialect.Taiki: d.taiki.Alg} {
+		if d.on(name) && alg != "" && !slices.Contains(out, alg) {
+			out = append(out, alg)
+		}
 	}
+	slices.Sort(out)
 	return out
 }
 
-// maxTTL is the longest lifetime of any token an enabled dialect signs.
+// maxTTL is the longest lifetime of any JWT an enabled dialect signs
+// (simplejwt's refresh tokens are JWTs too), so that a retired key stays
+// published as long as its tokens live.
 func (d *dialectConfig) maxTTL() time.Duration {
 	var m time.Duration
-	if d.on(dialect.Atoti) {
-		m = max(m, d.atoti.TTL)
+	for name, ttl := range map[string]time.Duration{
+		dialect.Atoti: d.atoti.TTL, dialect.SimpleJWT: max(d.simplejwt.AccessTTL, d.simplejwt.RefreshTTL),
+		dialect.OCM: d.ocm.AccessTTL, dialect.Taiki: d.taiki.TTL,
+	} {
+		if d.on(name) {
+			m = max(m, ttl)
+		}
 	}
 	return m
 }
@@ -84,6 +126,15 @@ func (d *dialectConfig) routes(engine *grant.Engine) []httpapi.Routes {
 	var out []httpapi.Routes
 	if d.on(dialect.Atoti) {
 		out = append(out, atoti.New(engine, d.atoti))
+	}
+	if d.on(dialect.SimpleJWT) {
+		out = append(out, simplejwt.New(engine, d.simplejwt))
+	}
+	if d.on(dialect.OCM) {
+		out = append(out, ocm.New(engine, d.ocm))
+	}
+	if d.on(dialect.Taiki) {
+		out = append(out, taiki.New(engine, d.taiki))
 	}
 	return out
 }

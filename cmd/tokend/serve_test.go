@@ -210,3 +210,39 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal("still accepting after shutdown")
 	}
 }
+
+// TestDialectsSwitch checks --dialects end to end: a dialect switched off
+// answers 404 on its paths; one switched on serves them.
+func TestDialectsSwitch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the binary")
+	}
+	paths := map[string]string{
+		"atoti":     "GET /activeviam/jwt/rest/v3/token",
+		"simplejwt": "POST /api/v1/token/",
+		"ocm":       "POST /system/api/v1/security/token",
+		"taiki":     "POST /api/token",
+	}
+	status := func(s *server, route string) int {
+		method, path, _ := strings.Cut(route, " ")
+		req, _ := http.NewRequest(method, "http://"+s.addr+path, strings.NewReader("{}"))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	off := startServer(t, t.TempDir()) // startServer sets TOKEND_DIALECTS=""
+	on := startServer(t, t.TempDir(), "--dialects", "atoti,taiki")
+	for name, route := range paths {
+		if got := status(off, route); got != 404 {
+			t.Errorf("%s off: %s answered %d, want 404", name, route, got)
+		}
+		got := status(on, route)
+		if want := name == "atoti" || name == "taiki"; want == (got == 404) {
+			t.Errorf("%s with --dialects atoti,taiki: %s answered %d", name, route, got)
+		}
+	}
+}

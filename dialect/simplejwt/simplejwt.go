@@ -10,8 +10,8 @@
 // {"username": ["This field is required."]}, and {"detail": ...} for
 // everything else. Both tokens are JWTs made by the engine (the refresh
 // token is the engine's refresh JWT, carrying the session and its
-// generation), so sessions, rotation, reuse detection, revocation and
-// lockout are the engine's, exactly as at /oauth2/token.
+// generation), so credential checks, sessions, rotation, reuse detection
+// and revocation are the engine's, exactly as at /oauth2/token.
 package simplejwt
 
 import (
@@ -98,18 +98,18 @@ func (h *Handler) Register(mux *http.ServeMux) {
 // Messages of the answers (Django REST framework's and simplejwt's own
 // wording, except where the spec marks a choice as ours).
 const (
-	msgRequired     = "This field is required."
-	msgBlank        = "This field may not be blank."
-	msgNull         = "This field may not be null."
-	msgNotString    = "Not a valid string."
-	msgNoAccount    = "No active account found with the given credentials"
-	msgTokenInvalid = "Token is invalid or expired"
-	codeTokenValid  = "token_not_valid"
-	msgParse        = "JSON parse error"
-	msgMediaType    = "Unsupported media type in request."
-	msgTooLarge     = "Request body too large."
-	msgUnavailable  = "Service temporarily unavailable, try again later."
-	msgServerError  = "A server error occurred."
+	msgRequired       = "This field is required."
+	msgBlank          = "This field may not be blank."
+	msgNull           = "This field may not be null."
+	msgNotString      = "Not a valid string."
+	msgNoAccount      = "No active account found with the given credentials"
+	msgTokenInvalid   = "Token is invalid or expired"
+	codeTokenNotValid = "token_not_valid"
+	msgParse          = "JSON parse error"
+	msgMediaType      = "Unsupported media type in request."
+	msgTooLarge       = "Request body too large."
+	msgUnavailable    = "Service temporarily unavailable, try again later."
+	msgServerError    = "A server error occurred."
 )
 
 // detail is the body of every error that is not about one field: a
@@ -122,7 +122,7 @@ type detail struct {
 // The answers to a refused token (refresh, verify, blacklist) and to a
 // refused login (obtain).
 var (
-	tokenNotValid = detail{Detail: msgTokenInvalid, Code: codeTokenValid}
+	tokenNotValid = detail{Detail: msgTokenInvalid, Code: codeTokenNotValid}
 	noAccount     = detail{Detail: msgNoAccount}
 )
 

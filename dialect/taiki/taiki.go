@@ -4,7 +4,8 @@
 // id) and api_secret in a JSON body; it gets a one-hour JWT for one of its
 // end users, created on demand when it names none. The client app's mode
 // (sandbox or production) travels in the token, and a server configured
-// with a host or path prefix per mode accepts each app in its own mode only.
+// with a host or path prefix for a mode accepts each app in its own mode
+// only.
 //
 // The dialect checks no credential itself: the engine authenticates the
 // client (grant.Engine.AuthenticateClient), finds or creates the end user
@@ -15,6 +16,7 @@ package taiki
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -41,13 +43,17 @@ type Config struct {
 
 	// SandboxPrefix and ProductionPrefix, when set (e.g. "/sandbox"),
 	// serve that mode's endpoint at <prefix>/api/token; a request there
-	// belongs to that mode (spec: "Modes", ours). A prefix is one or more
-	// path segments of letters, digits and "-._~"; Register panics on
-	// anything else, as on any invalid route.
+	// belongs to that mode (spec: "Modes", ours). When only one mode has a
+	// prefix, the bare /api/token is the other mode's endpoint; with both
+	// or neither, it serves both modes. A prefix is one or more path
+	// segments of letters, digits and "-._~"; Register panics on anything
+	// else, as on any invalid route.
 	SandboxPrefix    string
 	ProductionPrefix string
 	// SandboxHost and ProductionHost, when set, make a request whose Host
-	// (without port, case-insensitive) equals one of them belong to that mode.
+	// (without port, case-insensitive) equals one of them belong to that
+	// mode. When only one mode has a host, every other host belongs to the
+	// other mode; with both, any third host belongs to neither.
 	SandboxHost    string
 	ProductionHost string
 }
@@ -108,7 +114,8 @@ func mode(c *tokend.ClientApp) string {
 // Register mounts the endpoint: /api/token, and <prefix>/api/token for
 // every mode that has a prefix, each with and without a trailing slash.
 func (h *Handler) Register(mux *http.ServeMux) {
-	routes := map[string]string{Path: ""} // path -> the mode it belongs to
+	// path -> the mode it belongs to ("" for both)
+	routes := map[string]string{Path: otherMode(h.cfg.SandboxPrefix, h.cfg.ProductionPrefix)}
 	for _, m := range []struct{ prefix, mode string }{
 		{h.cfg.SandboxPrefix, tokend.ModeSandbox},
 		{h.cfg.ProductionPrefix, tokend.ModeProduction},
@@ -209,24 +216,36 @@ func (h *Handler) serveToken(w http.ResponseWriter, r *http.Request, pathMode st
 	dialect.WriteJSON(w, http.StatusOK, tokenBody{AccessToken: issued.AccessToken, TaikiUserID: u.ID})
 }
 
-// accepts reports whether a client app of mode m may use this request: a
-// request that arrived on a mode's prefix (pathMode) or host belongs to
-// that mode and takes its apps only (spec: "Modes", ours). A request that
-// matches no configured prefix or host takes both modes.
+// accepts reports whether a client app of mode m may use this request
+// (spec: "Modes", ours): a request that belongs to a mode, by its path
+// (pathMode) or by its host, takes that mode's apps only; one that
+// belongs to no mode takes both.
 func (h *Handler) accepts(r *http.Request, pathMode, m string) bool {
-	if pathMode != "" && pathMode != m {
-		return false
+	hostMode := otherMode(h.cfg.SandboxHost, h.cfg.ProductionHost)
+	switch host := cleanHost(r.Host); {
+	case host == "":
+	case host == h.cfg.SandboxHost:
+		hostMode = tokend.ModeSandbox
+	case host == h.cfg.ProductionHost:
+		hostMode = tokend.ModeProduction
 	}
-	host := cleanHost(r.Host)
-	for _, c := range []struct{ host, mode string }{
-		{h.cfg.SandboxHost, tokend.ModeSandbox},
-		{h.cfg.ProductionHost, tokend.ModeProduction},
-	} {
-		if c.host != "" && c.host == host && c.mode != m {
-			return false
-		}
+	if h.cfg.SandboxHost != "" && h.cfg.SandboxHost == h.cfg.ProductionHost {
+		hostMode = "" // both modes on one host: it tells nothing
 	}
-	return true
+	return (pathMode == "" || pathMode == m) && (hostMode == "" || hostMode == m)
+}
+
+// otherMode is the mode of a request that matches neither mode's setting
+// (a prefix or a host): when only one mode has one, the other mode's;
+// otherwise none ("").
+func otherMode(sandbox, production string) string {
+	switch {
+	case sandbox != "" && production == "":
+		return tokend.ModeProduction
+	case production != "" && sandbox == "":
+		return tokend.ModeSandbox
+	}
+	return ""
 }
 
 // fail renders an engine error: 401 invalid_client for any credential
@@ -286,4 +305,15 @@ func cleanHost(h string) string {
 	}
 	h = strings.TrimSuffix(strings.Trim(h, "[]"), ".")
 	return strings.ToLower(h)
+}
+
+// Validate reports settings Register would refuse: a prefix that is not
+// one or more plain path segments.
+func (c Config) Validate() error {
+	for name, p := range map[string]string{"sandbox": c.SandboxPrefix, "production": c.ProductionPrefix} {
+		if p != "" && !validPrefix(cleanPrefix(p)) {
+			return fmt.Errorf("taiki %s prefix %q: want path segments of letters, digits and -._~ (e.g. /sandbox)", name, p)
+		}
+	}
+	return nil
 }

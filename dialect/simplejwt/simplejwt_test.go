@@ -1,0 +1,940 @@
+package simplejwt_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/dialect/simplejwt"
+	"github.com/tokend/tokend/grant"
+	"github.com/tokend/tokend/httpapi"
+	"github.com/tokend/tokend/secret"
+	"github.com/tokend/tokend/tokendtest"
+)
+
+type response = tokendtest.Response
+
+// The user of the seed's example request.
+const (
+	aliceName     = "alice.williams"
+	alicePassword = "S3cur3P@ssw0rd!"
+)
+
+const (
+	day      = 24 * time.Hour
+	jsonType = "application/json"
+	formType = "application/x-www-form-urlencoded"
+)
+
+// Exact bodies of the dialect's errors (shared/spec/dialects.md, simplejwt).
+const (
+	noAccount     = `{"detail":"No active account found with the given credentials"}`
+	tokenNotValid = `{"detail":"Token is invalid or expired","code":"token_not_valid"}`
+	parseError    = `{"detail":"JSON parse error"}`
+	mediaType     = `{"detail":"Unsupported media type in request."}`
+	tooLarge      = `{"detail":"Request body too large."}`
+	serverError   = `{"detail":"A server error occurred."}`
+	unavailable   = `{"detail":"Service temporarily unavailable, try again later."}`
+)
+
+// env is a running tokend serving the dialect, with the user alice.williams
+// and a confidential client to introspect and revoke with.
+type env struct {
+	*tokendtest.Env
+	t *testing.T
+
+	aliceID                string
+	clientID, clientSecret string
+}
+
+func newEnv(t *testing.T, cfg simplejwt.Config, opts ...func(*tokendtest.Options)) *env {
+	t.Helper()
+	o := tokendtest.Options{Routes: func(e *tokendtest.Env) []httpapi.Routes {
+		return []httpapi.Routes{simplejwt.New(e.Engine, cfg)}
+	}}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	e := &env{Env: tokendtest.New(t, o), t: t}
+	e.aliceID = e.AddUser(aliceName, alicePassword, "ROLE_USER")
+	e.clientID, e.clientSecret = e.AddClient(false, "", nil, tokend.GrantClientCredentials)
+	return e
+}
+
+// post sends a JSON body to path.
+func (e *env) post(path, body string) response {
+	e.t.Helper()
+	return e.Do("POST", path, jsonType, body)
+}
+
+// js encodes v as JSON.
+func js(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// obtain logs alice in and returns her refresh and access tokens.
+func (e *env) obtain() (refresh, access string) {
+	e.t.Helper()
+	r := e.post("/api/v1/token/", js(map[string]string{"username": aliceName, "password": alicePassword}))
+	if r.Status != 200 {
+		e.t.Fatalf("obtain: %d %s", r.Status, r.Body)
+	}
+	return r.Str(e.t, "refresh"), r.Str(e.t, "access")
+}
+
+func (e *env) refresh(rt string) response {
+	e.t.Helper()
+	return e.post("/api/v1/token/refresh/", js(map[string]string{"refresh": rt}))
+}
+
+func (e *env) verify(tok string) response {
+	e.t.Helper()
+	return e.post("/api/v1/token/verify/", js(map[string]string{"token": tok}))
+}
+
+func (e *env) blacklist(rt string) response {
+	e.t.Helper()
+	return e.post("/api/v1/token/blacklist/", js(map[string]string{"refresh": rt}))
+}
+
+// introspect asks /oauth2/introspect about tok as the confidential client.
+func (e *env) introspect(tok string) map[string]any {
+	e.t.Helper()
+	r := e.oauth("/oauth2/introspect", url.Values{"token": {tok}})
+	if r.Status != 200 {
+		e.t.Fatalf("introspect: %d %s", r.Status, r.Body)
+	}
+	return r.JSON(e.t)
+}
+
+// revoke revokes tok through /oauth2/revoke as the confidential client.
+func (e *env) revoke(tok string) {
+	e.t.Helper()
+	if r := e.oauth("/oauth2/revoke", url.Values{"token": {tok}}); r.Status != 200 {
+		e.t.Fatalf("revoke: %d %s", r.Status, r.Body)
+	}
+}
+
+func (e *env) oauth(path string, v url.Values) response {
+	e.t.Helper()
+	req, err := http.NewRequest("POST", e.Srv.URL+path, strings.NewReader(v.Encode()))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", formType)
+	req.SetBasicAuth(e.clientID, e.clientSecret)
+	return e.Send(req)
+}
+
+// metric returns the value of the series of name whose labels include
+// every label="value" pair given (0 when there is none).
+func (e *env) metric(name string, labels ...string) float64 {
+	e.t.Helper()
+	r := e.Do("GET", "/metrics", "", "")
+	sc := bufio.NewScanner(strings.NewReader(string(r.Body)))
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		series, value, _ := strings.Cut(line, " ")
+		match := true
+		for _, l := range labels {
+			match = match && strings.Contains(series, l)
+		}
+		if match {
+			v, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				e.t.Fatalf("metric %q: %v", line, err)
+			}
+			return v
+		}
+	}
+	return 0
+}
+
+// user reads a user back from the store.
+func (e *env) user(id string) *tokend.User {
+	e.t.Helper()
+	u, err := e.Store.UserByID(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return u
+}
+
+// want checks a response's status, JSON content type and exact body. An
+// error body must never carry a token.
+func want(t *testing.T, r response, status int, body string) {
+	t.Helper()
+	if r.Status != status || string(r.Body) != body {
+		t.Fatalf("got %d %s\nwant %d %s", r.Status, r.Body, status, body)
+	}
+	if ct := r.Header.Get("Content-Type"); ct != jsonType {
+		t.Fatalf("Content-Type %q, want %q", ct, jsonType)
+	}
+	if status != 200 && strings.Contains(string(r.Body), "eyJ") {
+		t.Fatalf("error body carries a token: %s", r.Body)
+	}
+}
+
+// wantKeys checks that m has exactly the given keys.
+func wantKeys(t *testing.T, m map[string]any, keys ...string) {
+	t.Helper()
+	if len(m) != len(keys) {
+		t.Fatalf("got keys %v, want %v", m, keys)
+	}
+	for _, k := range keys {
+		if _, ok := m[k]; !ok {
+			t.Fatalf("no %q in %v", k, m)
+		}
+	}
+}
+
+// generation names a refresh token's session and counter.
+type generation struct {
+	sid string
+	ctr int64
+}
+
+func (e *env) generation(rt string) generation {
+	e.t.Helper()
+	c, _ := e.VerifyWithJWKS(rt)
+	sid, _ := c["sid"].(string)
+	return generation{sid, num(e.t, c["ctr"])}
+}
+
+var hex32 = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+func num(t *testing.T, v any) int64 {
+	t.Helper()
+	f, ok := v.(float64)
+	if !ok {
+		t.Fatalf("%v is not a number", v)
+	}
+	return int64(f)
+}
+
+func TestObtain(t *testing.T) {
+	for _, path := range []string{"/api/v1/token/", "/api/v1/token"} {
+		t.Run(path, func(t *testing.T) {
+			e := newEnv(t, simplejwt.DefaultConfig)
+			before := time.Now().Add(-time.Second)
+			r := e.post(path, `{"username": "alice.williams", "password": "S3cur3P@ssw0rd!"}`)
+			rt, at := r.Str(t, "refresh"), r.Str(t, "access")
+			// Exactly these two fields, in simplejwt's order.
+			want(t, r, 200, `{"refresh":"`+rt+`","access":"`+at+`"}`)
+			if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
+				t.Fatalf("Cache-Control %q", cc)
+			}
+
+			claims, h := e.VerifyWithJWKS(at)
+			wantKeys(t, claims, "iss", "sub", "aud", "exp", "iat", "jti", "sid", "token_type", "user_id")
+			if claims["token_type"] != "access" || claims["user_id"] != e.aliceID || claims["sub"] != e.aliceID ||
+				!hex32.MatchString(claims["jti"].(string)) || h.ExtraHeaders["typ"] != "JWT" || h.Algorithm != "ES256" {
+				t.Fatalf("access token %v %v", claims, h.ExtraHeaders)
+			}
+			if d := num(t, claims["exp"]) - num(t, claims["iat"]); d != int64((7 * day).Seconds()) {
+				t.Fatalf("access lifetime %ds, want 7 days", d)
+			}
+
+			rclaims, rh := e.VerifyWithJWKS(rt)
+			wantKeys(t, rclaims, "iss", "sub", "aud", "exp", "iat", "jti", "sid", "token_type", "user_id", "ctr")
+			if rclaims["token_type"] != "refresh" || rclaims["user_id"] != e.aliceID || rclaims["sid"] != claims["sid"] ||
+				!hex32.MatchString(rclaims["jti"].(string)) || rclaims["jti"] == claims["jti"] || rh.ExtraHeaders["typ"] != "JWT" {
+				t.Fatalf("refresh token %v %v", rclaims, rh.ExtraHeaders)
+			}
+			if d := num(t, rclaims["exp"]) - num(t, rclaims["iat"]); d != int64((30 * day).Seconds()) {
+				t.Fatalf("refresh lifetime %ds, want 30 days", d)
+			}
+
+			u := e.user(e.aliceID)
+			if u.LastLoginAt.Before(before) || !u.LastRefreshAt.IsZero() {
+				t.Fatalf("activity after obtain: login %v, refresh %v", u.LastLoginAt, u.LastRefreshAt)
+			}
+			if n := e.metric("tokend_tokens_issued_total", `dialect="simplejwt"`, `grant="password"`); n != 1 {
+				t.Fatalf("issued metric %v", n)
+			}
+			if n := e.metric("tokend_user_activity_total", `dialect="simplejwt"`, `kind="login"`); n != 1 {
+				t.Fatalf("login activity metric %v", n)
+			}
+		})
+	}
+}
+
+// TestSeedExample replays the example request of the vendor's page (seed
+// 001) byte for byte.
+func TestSeedExample(t *testing.T) {
+	e := newEnv(t, simplejwt.DefaultConfig)
+	for _, body := range []string{
+		"{\n  \"username\": \"alice.williams\",\n  \"password\": \"S3cur3P@ssw0rd!\"\n}",
+		"{\n \"username\": \"alice.williams\",\n \"password\": \"S3cur3P@ssw0rd!\"\n}",
+		`{"username":"alice.williams","password":"S3cur3P@ssw0rd!"}`,
+	} {
+		req, err := http.NewRequest("POST", e.Srv.URL+"/api/v1/token/", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Add("Content-Type", "application/json")
+		r := e.Send(req)
+		if r.Status != 200 {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+		wantKeys(t, r.JSON(t), "refresh", "access")
+		e.VerifyWithJWKS(r.Str(t, "access"))
+		e.VerifyWithJWKS(r.Str(t, "refresh"))
+	}
+}
+
+func TestObtainAccepted(t *testing.T) {
+	e := newEnv(t, simplejwt.DefaultConfig)
+	cases := []struct{ name, contentType, body string }{
+		{"form body", formType, url.Values{"username": {aliceName}, "password": {alicePassword}}.Encode()},
+		{"charset parameter", "application/json; charset=utf-8", js(map[string]string{"username": aliceName, "password": alicePassword})},
+		{"+json media type", "application/vnd.api+json", js(map[string]string{"username": aliceName, "password": alicePassword})},
+		{"unknown fields ignored", jsonType, js(map[string]any{"username": aliceName, "password": alicePassword, "scope": 5, "extra": nil})},
+		// A DRF CharField trims whitespace around the username.
+		{"username with surrounding spaces", jsonType, js(map[string]string{"username": " " + aliceName + "\t", "password": alicePassword})},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := e.Do("POST", "/api/v1/token/", c.contentType, c.body)
+			if r.Status != 200 {
+				t.Fatalf("%d %s", r.Status, r.Body)
+			}
+			wantKeys(t, r.JSON(t), "refresh", "access")
+		})
+	}
+}
+
+func TestObtainRefused(t *testing.T) {
+	e := newEnv(t, simplejwt.DefaultConfig)
+	disabledID := e.AddUser("bob", "pw-of-bob")
+	if err := e.Store.DisableUser(t.Context(), disabledID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// An end user of a client app (taiki) never logs in with a password.
+	hash, err := secret.HashPassword("pw-of-end-user", tokendtest.Cheap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := &tokend.User{ID: uuid.Must(uuid.NewV7()).String(), Username: "end-user", PasswordHash: hash, ClientID: e.clientID, CreatedAt: time.Now()}
+	if err := e.Store.CreateUser(t.Context(), end); err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("x", 70<<10)
+
+	cases := []struct {
+		name, contentType, body string
+		status                  int
+		want                    string
+	}{
+		{"wrong password", jsonType, `{"username":"alice.williams","password":"nope"}`, 400, noAccount},
+		{"unknown user", jsonType, `{"username":"nobody","password":"nope"}`, 400, noAccount},
+		{"disabled user", jsonType, `{"username":"bob","password":"pw-of-bob"}`, 400, noAccount},
+		{"end user of a client app", jsonType, `{"username":"end-user","password":"pw-of-end-user"}`, 400, noAccount},
+		// The password is compared exactly as sent (ours; DRF would trim it).
+		{"password with surrounding spaces", jsonType, `{"username":"alice.williams","password":" S3cur3P@ssw0rd! "}`, 400, noAccount},
+		{"wrong case of username", jsonType, `{"username":"Alice.Williams","password":"S3cur3P@ssw0rd!"}`, 400, noAccount},
+
+		{"missing username", jsonType, `{"password":"x"}`, 400, `{"username":["This field is required."]}`},
+		{"missing password", jsonType, `{"username":"alice.williams"}`, 400, `{"password":["This field is required."]}`},
+		{"empty object", jsonType, `{}`, 400, `{"username":["This field is required."],"password":["This field is required."]}`},
+		{"empty body", jsonType, ``, 400, `{"username":["This field is required."],"password":["This field is required."]}`},
+		{"blank username", jsonType, `{"username":"","password":"x"}`, 400, `{"username":["This field may not be blank."]}`},
+		{"blank password", jsonType, `{"username":"alice.williams","password":""}`, 400, `{"password":["This field may not be blank."]}`},
+		{"whitespace username", jsonType, `{"username":"  \t","password":"x"}`, 400, `{"username":["This field may not be blank."]}`},
+		{"whitespace password", jsonType, `{"username":"alice.williams","password":"   "}`, 400, `{"password":["This field may not be blank."]}`},
+		{"null username", jsonType, `{"username":null,"password":"x"}`, 400, `{"username":["This field may not be null."]}`},
+		{"null password", jsonType, `{"username":"alice.williams","password":null}`, 400, `{"password":["This field may not be null."]}`},
+		{"number username", jsonType, `{"username":42,"password":"x"}`, 400, `{"username":["Not a valid string."]}`},
+		{"bool password", jsonType, `{"username":"alice.williams","password":true}`, 400, `{"password":["Not a valid string."]}`},
+		{"object username", jsonType, `{"username":{"a":1},"password":"x"}`, 400, `{"username":["Not a valid string."]}`},
+		{"array password", jsonType, `{"username":"alice.williams","password":["x"]}`, 400, `{"password":["Not a valid string."]}`},
+		{"both bad", jsonType, `{"password":1.5,"username":null}`, 400, `{"username":["This field may not be null."],"password":["Not a valid string."]}`},
+		{"blank form fields", formType, `username=&password=`, 400, `{"username":["This field may not be blank."],"password":["This field may not be blank."]}`},
+		{"form missing password", formType, `username=alice.williams`, 400, `{"password":["This field is required."]}`},
+
+		{"malformed JSON", jsonType, `{"username": "alice.williams", "password": `, 400, parseError},
+		{"trailing comma", jsonType, `{"username":"a","password":"b",}`, 400, parseError},
+		{"trailing garbage", jsonType, `{"username":"a","password":"b"} x`, 400, parseError},
+		{"two objects", jsonType, `{"username":"a","password":"b"}{"username":"a"}`, 400, parseError},
+		{"array body", jsonType, `["alice.williams","S3cur3P@ssw0rd!"]`, 400, parseError},
+		{"null body", jsonType, `null`, 400, parseError},
+		{"string body", jsonType, `"alice.williams"`, 400, parseError},
+		{"bad form encoding", formType, `username=%zz&password=x`, 400, parseError},
+
+		{"text/plain", "text/plain", `{"username":"alice.williams","password":"S3cur3P@ssw0rd!"}`, 415, mediaType},
+		{"no content type", "", `{"username":"alice.williams","password":"S3cur3P@ssw0rd!"}`, 415, mediaType},
+		{"xml", "application/xml", `<username>alice.williams</username>`, 415, mediaType},
+		{"multipart", "multipart/form-data; boundary=x", "--x\r\n", 415, mediaType},
+
+		{"oversized JSON", jsonType, `{"username":"` + long + `","password":"x"}`, 413, tooLarge},
+		{"oversized form", formType, `username=` + long + `&password=x`, 413, tooLarge},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for _, path := range []string{"/api/v1/token/", "/api/v1/token"} {
+				want(t, e.Do("POST", path, c.contentType, c.body), c.status, c.want)
+			}
+		})
+	}
+	if n := e.metric("tokend_failures_total", `dialect="simplejwt"`, `reason="invalid_grant"`); n < 12 {
+		t.Fatalf("refused logins counted %v times", n)
+	}
+	if u := e.user(e.aliceID); !u.LastLoginAt.IsZero() {
+		t.Fatal("a refused login recorded a login")
+	}
+}
+
+var paths = []string{
+	"/api/v1/token/", "/api/v1/token",
+	"/api/v1/token/refresh/", "/api/v1/token/refresh",
+	"/api/v1/token/verify/", "/api/v1/token/verify",
+	"/api/v1/token/blacklist/", "/api/v1/token/blacklist",
+}
+
+func TestMethodNotAllowed(t *testing.T) {
+	e := newEnv(t, simplejwt.DefaultConfig)
+	for _, path := range paths {
+		for _, method := range []string{"GET", "PUT", "PATCH", "DELETE", "OPTIONS"} {
+			t.Run(method+" "+path, func(t *testing.T) {
+				r := e.Do(method, path, jsonType, `{}`)
+				want(t, r, 405, `{"detail":"Method \"`+method+`\" not allowed."}`)
+				if a := r.Header.Get("Allow"); a != "POST" {
+					t.Fatalf("Allow %q", a)
+				}
+			})
+		}
+		t.Run("HEAD "+path, func(t *testing.T) {
+			r := e.Do("HEAD", path, "", "")
+			if r.Status != 405 || r.Header.Get("Allow") != "POST" || len(r.Body) != 0 {
+				t.Fatalf("%d %q %s", r.Status, r.Header.Get("Allow"), r.Body)
+			}
+		})
+	}
+	t.Run("neighbouring paths are not served", func(t *testing.T) {
+		for _, p := range []string{"/api/v1/token/x", "/api/v1/token/refresh/x", "/api/v1/token/verify/x/", "/api/v1/tokens"} {
+			if r := e.post(p, `{}`); r.Status != 404 {
+				t.Fatalf("%s: %d %s", p, r.Status, r.Body)
+			}
+		}
+	})
+}
+
+// TestTokenFields checks the field errors and body errors of the three
+// endpoints that take a token.
+func TestTokenFields(t *testing.T) {
+	e := newEnv(t, simplejwt.DefaultConfig)
+	long := strings.Repeat("x", 70<<10)
+	for _, ep := range []struct{ path, field string }{
+		{"/api/v1/token/refresh/", "refresh"},
+		{"/api/v1/token/verify/", "token"},
+		{"/api/v1/token/blacklist/", "refresh"},
+	} {
+		f := ep.field
+		cases := []struct {
+			name, contentType, body string
+			status                  int
+			want                    string
+		}{
+			{"missing", jsonType, `{}`, 400, `{"` + f + `":["This field is required."]}`},
+			{"empty body", jsonType, ``, 400, `{"` + f + `":["This field is required."]}`},
+			{"blank", jsonType, `{"` + f + `":""}`, 400, `{"` + f + `":["This field may not be blank."]}`},
+			{"whitespace", jsonType, `{"` + f + `":" \n "}`, 400, `{"` + f + `":["This field may not be blank."]}`},
+			{"null", jsonType, `{"` + f + `":null}`, 400, `{"` + f + `":["This field may not be null."]}`},
+			{"number", jsonType, `{"` + f + `":12345}`, 400, `{"` + f + `":["Not a valid string."]}`},
+			{"bool", jsonType, `{"` + f + `":false}`, 400, `{"` + f + `":["Not a valid string."]}`},
+			{"object", jsonType, `{"` + f + `":{"token":"x"}}`, 400, `{"` + f + `":["Not a valid string."]}`},
+			{"form blank", formType, f + `=`, 400, `{"` + f + `":["This field may not be blank."]}`},
+			{"garbage", jsonType, `{"` + f + `":"not a token"}`, 400, tokenNotValid},
+			{"garbage in a form", formType, f + `=not.a.token`, 400, tokenNotValid},
+			{"alg none", jsonType, `{"` + f + `":"eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJ0b2tlbl90eXBlIjoicmVmcmVzaCJ9."}`, 400, tokenNotValid},
+			{"opaque-looking", jsonType, `{"` + f + `":"rt1_AAAA"}`, 400, tokenNotValid},
+			{"malformed JSON", jsonType, `{"` + f + `":`, 400, parseError},
+			{"array body", jsonType, `[]`, 400, parseError},
+			{"text/plain", "text/plain", `{"` + f + `":"x"}`, 415, mediaType},
+			{"oversized", jsonType, `{"` + f + `":"` + long + `"}`, 413, tooLarge},
+		}
+		for _, c := range cases {
+			t.Run(ep.path+" "+c.name, func(t *testing.T) {
+				for _, path := range []string{ep.path, strings.TrimSuffix(ep.path, "/")} {
+					want(t, e.Do("POST", path, c.contentType, c.body), c.status, c.want)
+				}
+			})
+		}
+	}
+}
+
+func TestRefresh(t *testing.T) {
+	for _, path := range []string{"/api/v1/token/refresh/", "/api/v1/token/refresh"} {
+		t.Run(path, func(t *testing.T) {
+			e := newEnv(t, simplejwt.DefaultConfig)
+			rt, at := e.obtain()
+			e.Clock.Advance(time.Minute)
+			before := e.user(e.aliceID).LastLoginAt
+
+			r := e.post(path, js(map[string]string{"refresh": rt}))
+			at2 := r.Str(t, "access")
+			// Rotation is off by default: the access token alone.
+			want(t, r, 200, `{"access":"`+at2+`"}`)
+			if at2 == at {
+				t.Fatal("refresh returned the same access token")
+			}
+			c1, _ := e.VerifyWithJWKS(at)
+			c2, h := e.VerifyWithJWKS(at2)
+			if c2["sid"] != c1["sid"] || c2["user_id"] != e.aliceID || c2["token_type"] != "access" || h.ExtraHeaders["typ"] != "JWT" {
+				t.Fatalf("refreshed token %v", c2)
+			}
+			if d := num(t, c2["exp"]) - num(t, c2["iat"]); d != int64((7 * day).Seconds()) {
+				t.Fatalf("access lifetime %ds", d)
+			}
+
+			u := e.user(e.aliceID)
+			if u.LastRefreshAt.IsZero() || u.LastRefreshAt.Before(before) || !u.LastLoginAt.Equal(before) {
+				t.Fatalf("activity after refresh: login %v, refresh %v", u.LastLoginAt, u.LastRefreshAt)
+			}
+			if n := e.metric("tokend_user_activity_total", `dialect="simplejwt"`, `kind="refresh"`); n != 1 {
+				t.Fatalf("refresh activity metric %v", n)
+			}
+			if n := e.metric("tokend_tokens_issued_total", `dialect="simplejwt"`, `grant="refresh_token"`); n != 1 {
+				t.Fatalf("issued metric %v", n)
+			}
+
+			// Without rotation the same refresh token keeps working, and an
+			// "access" field is ignored, whatever it holds.
+			for _, body := range []string{
+				js(map[string]any{"refresh": rt, "access": at}),
+				js(map[string]any{"refresh": rt, "access": 5}),
+				url.Values{"refresh": {rt}, "access": {"x"}}.Encode(),
+			} {
+				ct := jsonType
+				if !strings.HasPrefix(body, "{") {
+					ct = formType
+				}
+				r := e.Do("POST", path, ct, body)
+				if r.Status != 200 {
+					t.Fatalf("%d %s", r.Status, r.Body)
+				}
+				wantKeys(t, r.JSON(t), "access")
+			}
+			if n := e.metric("tokend_user_activity_total", `dialect="simplejwt"`, `kind="refresh"`); n != 4 {
+				t.Fatalf("refresh activity metric %v", n)
+			}
+		})
+	}
+}
+
+func TestRefreshRefused(t *testing.T) {
+	e := newEnv(t, simplejwt.DefaultConfig)
+	rt, at := e.obtain()
+
+	tampered := func(tok string) string {
+		parts := strings.Split(tok, ".")
+		b := []byte(parts[1])
+		b[10] ^= 1
+		parts[1] = string(b)
+		return strings.Join(parts, ".")
+	}
+	// A refresh token of the standard endpoints (opaque) is not this dialect's.
+	publicID, _ := e.AddClient(true, "", nil, tokend.GrantPassword, tokend.GrantRefreshToken)
+	r := e.Do("POST", "/oauth2/token", formType, url.Values{
+		"grant_type": {"password"}, "username": {aliceName}, "password": {alicePassword}, "client_id": {publicID},
+	}.Encode())
+	if r.Status != 200 {
+		t.Fatalf("oauth login: %d %s", r.Status, r.Body)
+	}
+	oauthRT, oauthAT := r.Str(t, "refresh_token"), r.Str(t, "access_token")
+
+	for name, tok := range map[string]string{
+		"access token as refresh":     at,
+		"tampered refresh token":      tampered(rt),
+		"truncated refresh token":     rt[:len(rt)-4],
+		"refresh token of oauth":      oauthRT,
+		"access token of oauth":       oauthAT,
+		"refresh token with a suffix": rt + "x",
+	} {
+		t.Run(name, func(t *testing.T) {
+			want(t, e.refresh(tok), 400, tokenNotValid)
+		})
+	}
+	if u := e.user(e.aliceID); !u.LastRefreshAt.IsZero() {
+		t.Fatal("a refused refresh recorded a refresh")
+	}
+	// And the rightful token still works.
+	if r := e.refresh(rt); r.Status != 200 {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+
+	t.Run("expired", func(t *testing.T) {
+		e := newEnv(t, simplejwt.DefaultConfig)
+		rt, _ := e.obtain()
+		e.Clock.Advance(30*day - time.Minute)
+		if r := e.refresh(rt); r.Status != 200 {
+			t.Fatalf("refresh token must live 30 days: %d %s", r.Status, r.Body)
+		}
+		e.Clock.Advance(2 * time.Minute)
+		want(t, e.refresh(rt), 400, tokenNotValid)
+	})
+	t.Run("disabled user", func(t *testing.T) {
+		e := newEnv(t, simplejwt.DefaultConfig)
+		rt, at := e.obtain()
+		if err := e.Store.DisableUser(t.Context(), e.aliceID, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		want(t, e.refresh(rt), 400, tokenNotValid)
+		want(t, e.verify(at), 400, tokenNotValid)
+		want(t, e.verify(rt), 400, tokenNotValid)
+		if e.introspect(at)["active"] != false {
+			t.Fatal("access token of a disabled user is active")
+		}
+	})
+	t.Run("revoked through /oauth2/revoke", func(t *testing.T) {
+		e := newEnv(t, simplejwt.DefaultConfig)
+		rt, at := e.obtain()
+		e.revoke(rt)
+		want(t, e.refresh(rt), 400, tokenNotValid)
+		want(t, e.verify(at), 400, tokenNotValid)
+	})
+}
+
+func TestRotation(t *testing.T) {
+	cfg := simplejwt.DefaultConfig
+	cfg.Rotate = true
+	e := newEnv(t, cfg)
+	rt0, at0 := e.obtain()
+
+	r := e.refresh(rt0)
+	rt1, at1 := r.Str(t, "refresh"), r.Str(t, "access")
+	want(t, r, 200, `{"access":"`+at1+`","refresh":"`+rt1+`"}`)
+	if rt1 == rt0 {
+		t.Fatal("rotation must return a new refresh token")
+	}
+	c0, _ := e.VerifyWithJWKS(rt0)
+	c1, _ := e.VerifyWithJWKS(rt1)
+	if c1["sid"] != c0["sid"] || num(t, c1["ctr"]) != num(t, c0["ctr"])+1 || c1["token_type"] != "refresh" {
+		t.Fatalf("rotated refresh token %v after %v", c1, c0)
+	}
+	// Only the current generation verifies.
+	want(t, e.verify(rt1), 200, `{}`)
+	want(t, e.verify(rt0), 400, tokenNotValid)
+
+	// Within the grace window the previous token gets the current
+	// generation (a fresh JWT of it: same session, same counter).
+	r = e.refresh(rt0)
+	if r.Status != 200 || e.generation(r.Str(t, "refresh")) != e.generation(rt1) {
+		t.Fatalf("reuse within grace: %d %s", r.Status, r.Body)
+	}
+	r = e.refresh(rt1)
+	if r.Status != 200 {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	rt2, at2 := r.Str(t, "refresh"), r.Str(t, "access")
+	if n := e.metric("tokend_user_activity_total", `dialect="simplejwt"`, `kind="refresh"`); n != 3 {
+		t.Fatalf("refresh activity metric %v", n)
+	}
+
+	// After the grace window a reused token is theft: the whole session ends.
+	e.Clock.Advance(11 * time.Second)
+	want(t, e.refresh(rt1), 400, tokenNotValid)
+	want(t, e.refresh(rt2), 400, tokenNotValid)
+	for _, at := range []string{at0, at1, at2} {
+		want(t, e.verify(at), 400, tokenNotValid)
+		if e.introspect(at)["active"] != false {
+			t.Fatal("access tokens of a session revoked for reuse must be inactive")
+		}
+	}
+	if n := e.metric("tokend_failures_total", `dialect="simplejwt"`, `reason="refresh_reuse"`); n != 1 {
+		t.Fatalf("reuse metric %v", n)
+	}
+	// A new login is unaffected.
+	rt, _ := e.obtain()
+	if r := e.refresh(rt); r.Status != 200 {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+}
+
+func TestRotationConcurrent(t *testing.T) {
+	cfg := simplejwt.DefaultConfig
+	cfg.Rotate = true
+	e := newEnv(t, cfg)
+	rt0, _ := e.obtain()
+	const n = 8
+	got := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			r := e.refresh(rt0)
+			if r.Status == 200 {
+				got[i] = r.Str(t, "refresh")
+			}
+		})
+	}
+	wg.Wait()
+	// Exactly one request rotates; every other one, within the grace
+	// window, gets that same next generation.
+	next := e.generation(rt0)
+	next.ctr++
+	for i, rt := range got {
+		if rt == "" {
+			t.Fatalf("request %d failed", i)
+		}
+		if g := e.generation(rt); g != next {
+			t.Fatalf("request %d got generation %+v, want %+v", i, g, next)
+		}
+	}
+}
+
+func TestVerify(t *testing.T) {
+	e := newEnv(t, simplejwt.DefaultConfig)
+	rt, at := e.obtain()
+	for _, path := range []string{"/api/v1/token/verify/", "/api/v1/token/verify"} {
+		for name, tok := range map[string]string{"access": at, "refresh": rt} {
+			t.Run(name+" "+path, func(t *testing.T) {
+				want(t, e.post(path, js(map[string]string{"token": tok})), 200, `{}`)
+				want(t, e.Do("POST", path, formType, url.Values{"token": {tok}}.Encode()), 200, `{}`)
+			})
+		}
+	}
+
+	t.Run("tokens of the standard endpoints are not this dialect's", func(t *testing.T) {
+		publicID, _ := e.AddClient(true, "", nil, tokend.GrantPassword, tokend.GrantRefreshToken)
+		r := e.Do("POST", "/oauth2/token", formType, url.Values{
+			"grant_type": {"password"}, "username": {aliceName}, "password": {alicePassword}, "client_id": {publicID},
+		}.Encode())
+		want(t, e.verify(r.Str(t, "access_token")), 400, tokenNotValid)
+		want(t, e.verify(r.Str(t, "refresh_token")), 400, tokenNotValid)
+		r = e.oauth("/oauth2/token", url.Values{"grant_type": {"client_credentials"}})
+		want(t, e.verify(r.Str(t, "access_token")), 400, tokenNotValid)
+	})
+	t.Run("access token revoked through /oauth2/revoke", func(t *testing.T) {
+		rt, at := e.obtain()
+		e.revoke(at)
+		want(t, e.verify(at), 400, tokenNotValid)
+		if e.introspect(at)["active"] != false {
+			t.Fatal("revoked access token is active")
+		}
+		// Revoking an access token leaves its session alone.
+		want(t, e.verify(rt), 200, `{}`)
+	})
+	t.Run("expiry", func(t *testing.T) {
+		e := newEnv(t, simplejwt.DefaultConfig)
+		rt, at := e.obtain()
+		e.Clock.Advance(7*day - time.Minute)
+		want(t, e.verify(at), 200, `{}`)
+		e.Clock.Advance(2 * time.Minute)
+		want(t, e.verify(at), 400, tokenNotValid)
+		if e.introspect(at)["active"] != false {
+			t.Fatal("expired access token is active")
+		}
+		want(t, e.verify(rt), 200, `{}`)
+		e.Clock.Advance(23 * day)
+		want(t, e.verify(rt), 400, tokenNotValid)
+	})
+}
+
+func TestBlacklist(t *testing.T) {
+	for _, path := range []string{"/api/v1/token/blacklist/", "/api/v1/token/blacklist"} {
+		t.Run(path, func(t *testing.T) {
+			e := newEnv(t, simplejwt.DefaultConfig)
+			rt, at := e.obtain()
+			// Tokens of another login survive.
+			otherRT, otherAT := e.obtain()
+
+			want(t, e.post(path, js(map[string]string{"refresh": rt})), 200, `{}`)
+			want(t, e.refresh(rt), 400, tokenNotValid)
+			want(t, e.verify(at), 400, tokenNotValid)
+			want(t, e.verify(rt), 400, tokenNotValid)
+			if e.introspect(at)["active"] != false || e.introspect(rt)["active"] != false {
+				t.Fatal("tokens of a blacklisted session must introspect inactive")
+			}
+			// Already blacklisted.
+			want(t, e.post(path, js(map[string]string{"refresh": rt})), 400, tokenNotValid)
+
+			want(t, e.verify(otherAT), 200, `{}`)
+			if r := e.refresh(otherRT); r.Status != 200 {
+				t.Fatalf("%d %s", r.Status, r.Body)
+			}
+		})
+	}
+	t.Run("access token", func(t *testing.T) {
+		e := newEnv(t, simplejwt.DefaultConfig)
+		rt, at := e.obtain()
+		want(t, e.blacklist(at), 400, tokenNotValid)
+		want(t, e.verify(at), 200, `{}`)
+		if r := e.refresh(rt); r.Status != 200 {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+	})
+	t.Run("refresh token of oauth", func(t *testing.T) {
+		e := newEnv(t, simplejwt.DefaultConfig)
+		publicID, _ := e.AddClient(true, "", nil, tokend.GrantPassword, tokend.GrantRefreshToken)
+		r := e.Do("POST", "/oauth2/token", formType, url.Values{
+			"grant_type": {"password"}, "username": {aliceName}, "password": {alicePassword}, "client_id": {publicID},
+		}.Encode())
+		want(t, e.blacklist(r.Str(t, "refresh_token")), 400, tokenNotValid)
+		if e.introspect(r.Str(t, "access_token"))["active"] != true {
+			t.Fatal("blacklist ended a session of the standard endpoints")
+		}
+	})
+	t.Run("expired", func(t *testing.T) {
+		e := newEnv(t, simplejwt.DefaultConfig)
+		rt, _ := e.obtain()
+		e.Clock.Advance(30*day + time.Second)
+		want(t, e.blacklist(rt), 400, tokenNotValid)
+	})
+	t.Run("rotated away", func(t *testing.T) {
+		cfg := simplejwt.DefaultConfig
+		cfg.Rotate = true
+		e := newEnv(t, cfg)
+		rt0, _ := e.obtain()
+		rt1 := e.refresh(rt0).Str(t, "refresh")
+		want(t, e.blacklist(rt0), 400, tokenNotValid)
+		want(t, e.blacklist(rt1), 200, `{}`)
+		// The grace window does not bring a blacklisted session back.
+		want(t, e.refresh(rt0), 400, tokenNotValid)
+	})
+}
+
+// TestStandardEndpoints checks that the dialect's tokens are the engine's:
+// introspectable and revocable through RFC 7662 and RFC 7009.
+func TestStandardEndpoints(t *testing.T) {
+	e := newEnv(t, simplejwt.DefaultConfig)
+	rt, at := e.obtain()
+
+	m := e.introspect(at)
+	if m["active"] != true || m["sub"] != e.aliceID || m["iss"] != tokendtest.Issuer || m["jti"] == nil || m["sid"] == nil {
+		t.Fatalf("introspection of the access token %v", m)
+	}
+	m = e.introspect(rt)
+	if m["active"] != true || m["token_use"] != "refresh_token" || m["sub"] != e.aliceID {
+		t.Fatalf("introspection of the refresh token %v", m)
+	}
+
+	// Revoking the access token denies it alone.
+	e.revoke(at)
+	if e.introspect(at)["active"] != false {
+		t.Fatal("revoked access token is active")
+	}
+	r := e.refresh(rt)
+	if r.Status != 200 {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	at2 := r.Str(t, "access")
+	if e.introspect(at2)["active"] != true {
+		t.Fatal("refreshed access token is inactive")
+	}
+	// Revoking the refresh token ends the session and its access tokens.
+	e.revoke(rt)
+	if e.introspect(at2)["active"] != false || e.introspect(rt)["active"] != false {
+		t.Fatal("tokens of a revoked session are active")
+	}
+	want(t, e.refresh(rt), 400, tokenNotValid)
+}
+
+func TestConfig(t *testing.T) {
+	t.Run("defaults", func(t *testing.T) {
+		c := simplejwt.DefaultConfig
+		if c.Alg != "" || c.AccessTTL != 7*day || c.RefreshTTL != 30*day || c.Rotate {
+			t.Fatalf("%+v", c)
+		}
+	})
+	t.Run("lifetimes and algorithm", func(t *testing.T) {
+		cfg := simplejwt.Config{Alg: "EdDSA", AccessTTL: time.Hour, RefreshTTL: 2 * day}
+		e := newEnv(t, cfg, func(o *tokendtest.Options) {
+			o.Config = func(c *grant.Config) { c.ExtraAlgs = []string{"EdDSA"} }
+		})
+		rt, at := e.obtain()
+		c, h := e.VerifyWithJWKS(at)
+		if h.Algorithm != "EdDSA" || num(t, c["exp"])-num(t, c["iat"]) != 3600 {
+			t.Fatalf("%v %v", h.Algorithm, c)
+		}
+		rc, rh := e.VerifyWithJWKS(rt)
+		if rh.Algorithm != "EdDSA" || num(t, rc["exp"])-num(t, rc["iat"]) != int64((2*day).Seconds()) {
+			t.Fatalf("%v %v", rh.Algorithm, rc)
+		}
+	})
+}
+
+// TestServerFailures checks that a failing store is a 500 with a generic
+// body, logged, and that an overloaded password hasher is a 503.
+func TestServerFailures(t *testing.T) {
+	t.Run("store gone", func(t *testing.T) {
+		e := newEnv(t, simplejwt.DefaultConfig)
+		rt, at := e.obtain()
+		if err := e.Store.Close(); err != nil {
+			t.Fatal(err)
+		}
+		want(t, e.post("/api/v1/token/", js(map[string]string{"username": aliceName, "password": alicePassword})), 500, serverError)
+		want(t, e.refresh(rt), 500, serverError)
+		want(t, e.verify(at), 500, serverError)
+		want(t, e.blacklist(rt), 500, serverError)
+		if !strings.Contains(e.Logs(), "simplejwt request failed") {
+			t.Fatalf("internal failure not logged:\n%s", e.Logs())
+		}
+		if strings.Contains(e.Logs(), at) || strings.Contains(e.Logs(), rt) {
+			t.Fatal("a token was logged")
+		}
+	})
+	t.Run("hasher overloaded", func(t *testing.T) {
+		// Expensive hashes so the hasher's queue fills; an unknown user's
+		// check costs a hash at the hasher's own parameters.
+		p := secret.Params{MemoryKiB: 8 << 10, Time: 4, Threads: 1}
+		e := newEnv(t, simplejwt.DefaultConfig, func(o *tokendtest.Options) { o.Params = &p })
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		const n = 150
+		results := make(chan response, n)
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				req, _ := http.NewRequestWithContext(ctx, "POST", e.Srv.URL+"/api/v1/token/", strings.NewReader(`{"username":"nobody","password":"x"}`))
+				req.Header.Set("Content-Type", jsonType)
+				resp, err := e.Srv.Client().Do(req)
+				if err != nil {
+					return // cancelled once the answer was seen
+				}
+				defer resp.Body.Close()
+				body, _ := io.ReadAll(resp.Body)
+				results <- response{Status: resp.StatusCode, Header: resp.Header, Body: body}
+			})
+		}
+		go func() { wg.Wait(); close(results) }()
+		var got *response
+		for r := range results {
+			if r.Status == 503 {
+				got = &r
+				cancel() // the queued checks need not finish
+				break
+			}
+			if r.Status != 400 {
+				t.Errorf("unexpected %d %s", r.Status, r.Body)
+			}
+		}
+		if got == nil {
+			t.Fatal("no request was refused while the hasher was full")
+		}
+		want(t, *got, 503, unavailable)
+		if ra := got.Header.Get("Retry-After"); ra == "" {
+			t.Fatal("503 without Retry-After")
+		}
+		for range results {
+		}
+	})
+}
