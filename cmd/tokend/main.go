@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/postgres"
 	"github.com/tokend/tokend/sqlite"
 )
 
@@ -170,7 +171,7 @@ const defaultDB = "sqlite:tokend.db"
 func openStore(ctx context.Context, dsn string) (tokend.Store, error) {
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return nil, errors.New("the PostgreSQL store is not available in this build yet; use sqlite:PATH")
+		return postgres.Open(ctx, dsn)
 	case strings.HasPrefix(dsn, "sqlite://"):
 		return sqlite.Open(ctx, strings.TrimPrefix(dsn, "sqlite://"))
 	case strings.HasPrefix(dsn, "sqlite:"):

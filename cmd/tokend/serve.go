@@ -18,6 +18,7 @@ import (
 	"github.com/tokend/tokend/httpapi"
 	"github.com/tokend/tokend/keys"
 	"github.com/tokend/tokend/metrics"
+	"github.com/tokend/tokend/postgres"
 	"github.com/tokend/tokend/secret"
 )
 
@@ -158,7 +159,19 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
-	go engine.Watch(watchCtx, c.syncInterval, nil)
+	// PostgreSQL tells every node of a change at once; the poll stays as
+	// the safety net (and is all SQLite has).
+	wake := make(chan struct{}, 1)
+	if pg, ok := store.(*postgres.Store); ok {
+		pg.Logger = log
+		go pg.Listen(watchCtx, func() {
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		})
+	}
+	go engine.Watch(watchCtx, c.syncInterval, wake)
 
 	api := &httpapi.Server{Engine: engine, Store: store, Metrics: m, Log: log, JWKSMaxAge: c.jwksMaxAge, Routes: c.dialects.routes(engine)}
 	srv := &http.Server{

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,9 +31,19 @@ type server struct {
 	cmd  *exec.Cmd
 	addr string
 	dir  string
+	db   string
 	bin  string
 	done chan error
 	logs *strings.Builder
+	// logMu guards logs, written while the process runs.
+	logMu sync.Mutex
+}
+
+// Logs returns what the process logged so far.
+func (s *server) Logs() string {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return s.logs.String()
 }
 
 var builtBinary string
@@ -71,7 +82,13 @@ func freeAddr(t *testing.T) string {
 func startServer(t *testing.T, dir string, args ...string) *server {
 	t.Helper()
 	s := &server{addr: freeAddr(t), dir: dir, bin: tokendBinary(t), done: make(chan error, 1), logs: &strings.Builder{}}
-	all := append([]string{"serve", "--addr", s.addr, "--db", "sqlite:" + filepath.Join(dir, "tokend.db")}, args...)
+	s.db = "sqlite:" + filepath.Join(dir, "tokend.db")
+	for i, a := range args {
+		if a == "--db" && i+1 < len(args) {
+			s.db = args[i+1]
+		}
+	}
+	all := append([]string{"serve", "--addr", s.addr, "--db", s.db}, args...)
 	s.cmd = exec.Command(s.bin, all...)
 	s.cmd.Env = append(os.Environ(), "TOKEND_DIALECTS=")
 	stderr, err := s.cmd.StderrPipe()
@@ -86,7 +103,9 @@ func startServer(t *testing.T, dir string, args ...string) *server {
 		sc := bufio.NewScanner(stderr)
 		once := false
 		for sc.Scan() {
+			s.logMu.Lock()
 			s.logs.WriteString(sc.Text() + "\n")
+			s.logMu.Unlock()
 			if !once && strings.Contains(sc.Text(), "tokend listening") {
 				once = true
 				close(listening)
@@ -108,7 +127,7 @@ func startServer(t *testing.T, dir string, args ...string) *server {
 // cli runs a management command of the binary against the server's database.
 func (s *server) cli(t *testing.T, stdin string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(s.bin, append(args, "--db", "sqlite:"+filepath.Join(s.dir, "tokend.db"))...)
+	cmd := exec.Command(s.bin, append(args, "--db", s.db)...)
 	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -196,7 +215,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := <-result; got != "200" {
-		t.Fatalf("the request in flight got %s, want 200\nlogs:\n%s", got, s.logs)
+		t.Fatalf("the request in flight got %s, want 200\nlogs:\n%s", got, s.Logs())
 	}
 	select {
 	case err := <-s.done:
