@@ -175,6 +175,49 @@ type Store interface {
 	// revoked-token entries, and changes older than keepChanges.
 	Purge(ctx context.Context, now time.Time, keepChanges time.Duration) error
 
+	// RecordFailure counts one failure (a failed login, a bad credential
+	// or token) against the counter key at `at`, atomically across
+	// processes; a counter whose window began more than window before at
+	// starts again at one. It returns the counter after the increment.
+	RecordFailure(ctx context.Context, key string, at time.Time, window time.Duration) (FailureCount, error)
+	// Failures returns the counter key; the zero FailureCount if none.
+	Failures(ctx context.Context, key string) (FailureCount, error)
+	// ResetFailures forgets the counter key.
+	ResetFailures(ctx context.Context, key string) error
+
+	// AppendAudit stores audit events, in one transaction.
+	AppendAudit(ctx context.Context, events []AuditEvent) error
+	// ListAudit returns the audit events that f selects, oldest first.
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// FailureCount is the state of a failure counter.
+type FailureCount struct {
+	Count int
+	Since time.Time // when the current window began
+	Last  time.Time // the latest failure
+}
+
+// AuditEvent is one entry of the audit trail. It never holds a secret,
+// password or token (a token's jti is fine).
+type AuditEvent struct {
+	Seq      int64 // assigned by the store
+	At       time.Time
+	Event    string // e.g. "token.issued", "login.failed"
+	Subject  string // user id or name, or client id
+	ClientID string
+	Dialect  string
+	IP       string
+	Outcome  string // "success", "failure", "denied"
+	Detail   string
+}
+
+// AuditFilter selects audit events.
+type AuditFilter struct {
+	Since   time.Time // at or after; zero: from the start
+	Subject string    // exact subject; empty: any
+	Limit   int       // at most this many (the oldest ones); 0: 1000
 }

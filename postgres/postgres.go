@@ -759,6 +759,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time, keepChanges time.Durat
 	}{
 		{"purge sessions", `DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at < $1 LIMIT $2)`, now},
 		{"purge revoked tokens", `DELETE FROM revoked_tokens WHERE jti IN (SELECT jti FROM revoked_tokens WHERE expires_at < $1 LIMIT $2)`, now},
+		{"purge failures", `DELETE FROM failures WHERE key IN (SELECT key FROM failures WHERE last < $1 LIMIT $2)`, now.Add(-24 * time.Hour)},
 		{"purge changes", `DELETE FROM changes WHERE seq IN (SELECT seq FROM changes
 			WHERE at < $1 AND seq < (SELECT MAX(seq) FROM changes) LIMIT $2)`, now.Add(-keepChanges)},
 	} {
@@ -846,4 +847,84 @@ func (s *Store) listen(ctx context.Context, onChange func()) (listened bool, err
 			return true, err
 		}
 	}
+}
+
+// Failure counters.
+
+func scanFailures(row scanner) (tokend.FailureCount, error) {
+	var f tokend.FailureCount
+	err := row.Scan(&f.Count, &f.Since, &f.Last)
+	f.Since, f.Last = f.Since.UTC(), f.Last.UTC()
+	return f, err
+}
+
+// RecordFailure is one upsert, atomic under concurrent callers.
+func (s *Store) RecordFailure(ctx context.Context, key string, at time.Time, window time.Duration) (tokend.FailureCount, error) {
+	if unstorable(key) {
+		return tokend.FailureCount{}, &tokend.Error{Code: tokend.EINVALID, Message: "unstorable key"}
+	}
+	return one(ctx, s, "record failure", scanFailures, `INSERT INTO failures (key, count, since, last) VALUES ($1, 1, $2, $2)
+		ON CONFLICT (key) DO UPDATE SET
+			count = CASE WHEN failures.since < $3 THEN 1 ELSE failures.count + 1 END,
+			since = CASE WHEN failures.since < $3 THEN excluded.since ELSE failures.since END,
+			last = excluded.last
+		RETURNING count, since, last`, key, at, at.Add(-window))
+}
+
+func (s *Store) Failures(ctx context.Context, key string) (tokend.FailureCount, error) {
+	if unstorable(key) {
+		return tokend.FailureCount{}, nil
+	}
+	f, err := one(ctx, s, "failures", scanFailures, `SELECT count, since, last FROM failures WHERE key = $1`, key)
+	if tokend.ErrorCode(err) == tokend.ENOTFOUND {
+		return tokend.FailureCount{}, nil
+	}
+	return f, err
+}
+
+func (s *Store) ResetFailures(ctx context.Context, key string) error {
+	if unstorable(key) {
+		return nil
+	}
+	_, err := s.exec(ctx, "reset failures", `DELETE FROM failures WHERE key = $1`, key)
+	return err
+}
+
+// Audit trail.
+
+func (s *Store) AppendAudit(ctx context.Context, events []tokend.AuditEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, "append audit", func(ctx context.Context, tx pgx.Tx) error {
+		rows := make([][]any, len(events))
+		for i, e := range events {
+			rows[i] = []any{e.At, e.Event, e.Subject, e.ClientID, e.Dialect, e.IP, e.Outcome, e.Detail}
+		}
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"audit"},
+			[]string{"at", "event", "subject", "client_id", "dialect", "ip", "outcome", "detail"}, pgx.CopyFromRows(rows))
+		return err
+	})
+}
+
+func (s *Store) ListAudit(ctx context.Context, f tokend.AuditFilter) ([]tokend.AuditEvent, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 1000
+	}
+	since := f.Since
+	if since.IsZero() {
+		since = time.Unix(0, 0)
+	}
+	out, err := all(ctx, s, "list audit", func(row scanner) (tokend.AuditEvent, error) {
+		var e tokend.AuditEvent
+		err := row.Scan(&e.Seq, &e.At, &e.Event, &e.Subject, &e.ClientID, &e.Dialect, &e.IP, &e.Outcome, &e.Detail)
+		e.At = e.At.UTC()
+		return e, err
+	}, `SELECT seq, at, event, subject, client_id, dialect, ip, outcome, detail FROM audit
+		WHERE at >= $1 AND ($2 = '' OR subject = $2) ORDER BY at, seq LIMIT $3`, since, f.Subject, limit)
+	if len(out) == 0 {
+		out = nil
+	}
+	return out, err
 }

@@ -557,6 +557,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time, keepChanges time.Durat
 		}{
 			{`DELETE FROM sessions WHERE expires_at < ?`, micro(now)},
 			{`DELETE FROM revoked_tokens WHERE expires_at < ?`, micro(now)},
+			{`DELETE FROM failures WHERE last < ?`, micro(now.Add(-24 * time.Hour))},
 			{`DELETE FROM changes WHERE at < ? AND seq < (SELECT MAX(seq) FROM changes)`, micro(now.Add(-keepChanges))},
 		} {
 			if _, err := tx.ExecContext(ctx, q.query, q.arg); err != nil {
@@ -565,4 +566,94 @@ func (s *Store) Purge(ctx context.Context, now time.Time, keepChanges time.Durat
 		}
 		return nil
 	})
+}
+
+// Failure counters.
+
+func (s *Store) RecordFailure(ctx context.Context, key string, at time.Time, window time.Duration) (tokend.FailureCount, error) {
+	var f tokend.FailureCount
+	var since, last int64
+	restart := micro(at.Add(-window))
+	err := s.w.QueryRowContext(ctx, `INSERT INTO failures (key, count, since, last) VALUES (?, 1, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET
+			count = CASE WHEN failures.since < ? THEN 1 ELSE failures.count + 1 END,
+			since = CASE WHEN failures.since < ? THEN excluded.since ELSE failures.since END,
+			last = excluded.last
+		RETURNING count, since, last`, key, micro(at), micro(at), restart, restart).Scan(&f.Count, &since, &last)
+	if err != nil {
+		return f, wrap("record failure", err)
+	}
+	f.Since, f.Last = fromMicro(since), fromMicro(last)
+	return f, nil
+}
+
+func (s *Store) Failures(ctx context.Context, key string) (tokend.FailureCount, error) {
+	var f tokend.FailureCount
+	var since, last int64
+	err := s.r.QueryRowContext(ctx, `SELECT count, since, last FROM failures WHERE key = ?`, key).Scan(&f.Count, &since, &last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return tokend.FailureCount{}, nil
+	}
+	if err != nil {
+		return f, wrap("failures", err)
+	}
+	f.Since, f.Last = fromMicro(since), fromMicro(last)
+	return f, nil
+}
+
+func (s *Store) ResetFailures(ctx context.Context, key string) error {
+	_, err := s.w.ExecContext(ctx, `DELETE FROM failures WHERE key = ?`, key)
+	return wrap("reset failures", err)
+}
+
+// Audit trail.
+
+func (s *Store) AppendAudit(ctx context.Context, events []tokend.AuditEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, "append audit", func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit (at, event, subject, client_id, dialect, ip, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return wrap("append audit", err)
+		}
+		defer stmt.Close()
+		for _, e := range events {
+			if _, err := stmt.ExecContext(ctx, micro(e.At), e.Event, e.Subject, e.ClientID, e.Dialect, e.IP, e.Outcome, e.Detail); err != nil {
+				return wrap("append audit", err)
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Store) ListAudit(ctx context.Context, f tokend.AuditFilter) ([]tokend.AuditEvent, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 1000
+	}
+	q := `SELECT seq, at, event, subject, client_id, dialect, ip, outcome, detail FROM audit WHERE at >= ?`
+	args := []any{micro(f.Since)}
+	if f.Subject != "" {
+		q += ` AND subject = ?`
+		args = append(args, f.Subject)
+	}
+	q += ` ORDER BY at, seq LIMIT ?`
+	args = append(args, limit)
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, wrap("list audit", err)
+	}
+	defer rows.Close()
+	var out []tokend.AuditEvent
+	for rows.Next() {
+		var e tokend.AuditEvent
+		var at int64
+		if err := rows.Scan(&e.Seq, &at, &e.Event, &e.Subject, &e.ClientID, &e.Dialect, &e.IP, &e.Outcome, &e.Detail); err != nil {
+			return nil, wrap("list audit", err)
+		}
+		e.At = fromMicro(at)
+		out = append(out, e)
+	}
+	return out, wrap("list audit", rows.Err())
 }
