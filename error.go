@@ -1,8 +1,12 @@
 package tokend
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
+	"time"
 )
 
 // Error codes are the engine's vocabulary for what went wrong. Only the HTTP
@@ -19,7 +23,8 @@ const (
 	EFORBIDDEN          = "forbidden"     // authenticated, but not allowed here
 	ENOTFOUND           = "not_found"
 	ECONFLICT           = "conflict"
-	EUNAVAILABLE        = "unavailable" // overloaded or the store is unreachable: retry later
+	EUNAVAILABLE        = "unavailable"       // overloaded or the store is unreachable: retry later
+	ETOOMANY            = "too_many_requests" // locked out or rate limited: retry after RetryAfter
 	EINTERNAL           = "internal"
 )
 
@@ -32,6 +37,8 @@ type Error struct {
 	Field string
 	// Err is the underlying cause, for logs; it is never shown to clients.
 	Err error
+	// RetryAfter says when to try again, for ETOOMANY and EUNAVAILABLE.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -72,6 +79,21 @@ func ErrorMessage(err error) string {
 	return "internal error"
 }
 
+// RetryAfter returns when a refused caller may try again: the error's
+// RetryAfter, at least one second.
+func RetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) && e.RetryAfter > time.Second {
+		return e.RetryAfter
+	}
+	return time.Second
+}
+
+// RetryAfterSeconds is RetryAfter as the value of a Retry-After header.
+func RetryAfterSeconds(err error) string {
+	return strconv.Itoa(int(math.Ceil(RetryAfter(err).Seconds())))
+}
+
 // ErrorField returns the request field named by err, if any.
 func ErrorField(err error) string {
 	var e *Error
@@ -79,4 +101,20 @@ func ErrorField(err error) string {
 		return e.Field
 	}
 	return ""
+}
+
+type ctxKey int
+
+const clientIPKey ctxKey = iota
+
+// WithClientIP returns a context that carries the IP address of the client
+// a request came from (request-scoped: for rate limits and the audit trail).
+func WithClientIP(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, clientIPKey, ip)
+}
+
+// ClientIP returns the client IP address ctx carries, or "".
+func ClientIP(ctx context.Context) string {
+	ip, _ := ctx.Value(clientIPKey).(string)
+	return ip
 }

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/tokend/tokend/grant"
 	"github.com/tokend/tokend/httpapi"
 )
 
@@ -31,12 +32,18 @@ var All = []string{Atoti, SimpleJWT, OCM, Taiki}
 
 // Handle registers h for method on path both without and with a trailing
 // slash (clients of the vendors use either), and other for any other
-// method on those paths (a dialect's own 405).
-func Handle(mux *http.ServeMux, method, path string, h, other http.HandlerFunc) {
+// method on those paths (a dialect's own 405). Requests carry the dialect's
+// name in their context, for the audit trail.
+func Handle(mux *http.ServeMux, name, method, path string, h, other http.HandlerFunc) {
 	path = strings.TrimSuffix(path, "/")
+	tagged := func(next http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			next(w, r.WithContext(grant.WithDialect(r.Context(), name)))
+		}
+	}
 	// Go's mux treats a pattern ending in "/" as a prefix; "{$}" pins it.
 	for _, p := range []string{path, path + "/{$}"} {
-		mux.HandleFunc(method+" "+p, h)
+		mux.HandleFunc(method+" "+p, tagged(h))
 		mux.HandleFunc(p, other)
 	}
 }

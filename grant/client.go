@@ -20,16 +20,21 @@ func (e *Engine) AuthenticateClient(ctx context.Context, id, secretText string, 
 	if id == "" {
 		return nil, &tokend.Error{Code: tokend.EINVALIDCLIENT, Message: "client authentication required"}
 	}
+	if err := e.checkIP(ctx); err != nil {
+		return nil, err
+	}
 	c, err := e.client(ctx, id)
 	if err != nil {
 		if tokend.ErrorCode(err) == tokend.ENOTFOUND {
 			secret.CheckClientSecret(e.pepper, secretText, nil)
+			e.clientFailed(ctx, "")
 			return nil, errBadClient
 		}
 		return nil, err
 	}
 	if c.Public {
 		if secretText != "" || !allowPublic || c.Disabled {
+			e.clientFailed(ctx, c.ID)
 			return nil, errBadClient
 		}
 		return c, nil
@@ -39,9 +44,16 @@ func (e *Engine) AuthenticateClient(ctx context.Context, id, secretText string, 
 		ok = secret.CheckClientSecret(e.pepper, secretText, c.PrevSecretHash)
 	}
 	if !ok || c.Disabled {
+		e.clientFailed(ctx, c.ID)
 		return nil, errBadClient
 	}
 	return c, nil
+}
+
+// clientFailed records a failed client authentication.
+func (e *Engine) clientFailed(ctx context.Context, clientID string) {
+	e.audit(ctx, "client.auth_failed", clientID, clientID, "failure", "")
+	e.failed(ctx, "client")
 }
 
 // HashClientSecret hashes a client secret with this install's pepper.

@@ -45,6 +45,9 @@ type Config struct {
 	// new key is published before it signs.
 	KeyRotationPeriod time.Duration
 	KeyPrepublish     time.Duration
+	// Limits are the lockout and rate-limit settings (the zero value turns
+	// both off; DefaultLimits are the server's defaults).
+	Limits Limits
 }
 
 // Validate reports every problem with c at once.
@@ -73,6 +76,9 @@ func (c Config) Validate() error {
 	if c.KeyRotationPeriod < 0 || c.KeyPrepublish < 0 {
 		errs = append(errs, errors.New("key rotation period and pre-publication must not be negative"))
 	}
+	if l := c.Limits; l.LockoutThreshold < 0 || l.RateLimit < 0 || (l.LockoutThreshold > 0 && (l.LockoutBase <= 0 || l.LockoutMax < l.LockoutBase)) || (l.RateLimit > 0 && l.RateWindow <= 0) {
+		errs = append(errs, errors.New("lockout and rate limits: threshold and limit must not be negative, base and window positive, max at least base"))
+	}
 	if c.KeyRotationPeriod > 0 && c.KeyPrepublish >= c.KeyRotationPeriod {
 		errs = append(errs, errors.New("key pre-publication must be shorter than the rotation period"))
 	}
@@ -91,6 +97,8 @@ type Engine struct {
 	verifier token.Verifier
 
 	vault      *keys.Vault
+	auditor    *Auditor
+	guard      guard
 	pepper     []byte // keys client-secret hashes
 	refreshKey []byte // MACs refresh tokens
 
@@ -111,6 +119,8 @@ type Deps struct {
 	Log     *slog.Logger
 	Now     func() time.Time
 	Vault   *keys.Vault
+	// Auditor receives audit events (none are recorded without one).
+	Auditor *Auditor
 }
 
 // New returns an engine.
@@ -135,7 +145,8 @@ func New(cfg Config, d Deps) (*Engine, error) {
 		cfg.Audience = cfg.Issuer
 	}
 	return &Engine{
-		cfg: cfg, store: d.Store, hasher: d.Hasher, metrics: d.Metrics, log: log, now: now, vault: d.Vault,
+		cfg: cfg, store: d.Store, hasher: d.Hasher, metrics: d.Metrics, log: log, now: now, vault: d.Vault, auditor: d.Auditor,
+		guard:    guard{blocked: map[string]time.Time{}},
 		verifier: token.Verifier{Issuer: cfg.Issuer, Audience: cfg.Audience},
 		clients:  map[string]*tokend.ClientApp{},
 	}, nil

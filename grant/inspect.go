@@ -2,6 +2,7 @@ package grant
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -25,10 +26,25 @@ func (e *Engine) verify(raw string, allowExpired bool) (*token.Claims, error) {
 	return c, err
 }
 
-// CheckAccess verifies an access token and that it still stands: not
-// revoked, its session (if any) live, its user or client enabled. It
+// CheckAccess verifies an access token that a caller presents as its own
+// credential (userinfo, a dialect's bearer echo) and that it still stands:
+// not revoked, its session (if any) live, its user or client enabled. It
 // returns EINVALIDTOKEN for anything else, and internal errors as they are.
+// A forged or broken token counts against the caller's IP.
 func (e *Engine) CheckAccess(ctx context.Context, raw string) (*token.Claims, error) {
+	if err := e.checkIP(ctx); err != nil {
+		return nil, err
+	}
+	c, err := e.checkAccess(ctx, raw)
+	if err != nil && tokend.ErrorCode(err) == tokend.EINVALIDTOKEN && !errors.Is(err, token.ErrExpired) && !errors.Is(err, errInactive) {
+		e.failed(ctx, "access_token")
+	}
+	return c, err
+}
+
+// checkAccess is CheckAccess without the rate limit: introspection asks on
+// behalf of a resource server, whose IP must not pay for its users' tokens.
+func (e *Engine) checkAccess(ctx context.Context, raw string) (*token.Claims, error) {
 	c, err := e.verify(raw, false)
 	if err != nil {
 		return nil, err
@@ -154,7 +170,7 @@ func (e *Engine) Introspect(ctx context.Context, client *tokend.ClientApp, raw s
 	if c, err := e.verifyRefreshJWT(raw); err == nil && c != nil {
 		return e.introspectRefresh(ctx, client, raw)
 	}
-	c, err := e.CheckAccess(ctx, raw)
+	c, err := e.checkAccess(ctx, raw)
 	if err != nil {
 		if tokend.ErrorCode(err) == tokend.EINVALIDTOKEN {
 			return nil, nil
@@ -219,6 +235,7 @@ func (e *Engine) Revoke(ctx context.Context, client *tokend.ClientApp, raw strin
 	if err := e.store.RevokeToken(ctx, c.ID, c.Expiry()); err != nil {
 		return fmt.Errorf("revoke token: %w", err)
 	}
+	e.audit(ctx, "token.revoked", c.Subject, owningClient(c), "success", "jti="+c.ID)
 	return nil
 }
 
@@ -238,5 +255,6 @@ func (e *Engine) RevokeSession(ctx context.Context, client *tokend.ClientApp, si
 	if err := e.store.RevokeSession(ctx, sid, e.now(), "revoked"); err != nil {
 		return fmt.Errorf("revoke session: %w", err)
 	}
+	e.audit(ctx, "session.revoked", s.UserID, s.ClientID, "success", "session="+sid)
 	return nil
 }

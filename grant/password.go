@@ -17,6 +17,14 @@ var errBadLogin = &tokend.Error{Code: tokend.EINVALIDGRANT, Message: "invalid us
 // so neither the answer nor its timing tells which accounts exist.
 // EUNAVAILABLE when too many hashes are already queued.
 func (e *Engine) CheckUser(ctx context.Context, username, password string) (*tokend.User, error) {
+	if err := e.checkIP(ctx); err != nil {
+		return nil, err
+	}
+	key := e.accountKey(username)
+	failures, err := e.checkAccount(ctx, key, username)
+	if err != nil {
+		return nil, err
+	}
 	u, err := e.store.UserByName(ctx, username)
 	if err != nil && tokend.ErrorCode(err) != tokend.ENOTFOUND {
 		return nil, fmt.Errorf("check user: %w", err)
@@ -35,7 +43,13 @@ func (e *Engine) CheckUser(ctx context.Context, username, password string) (*tok
 		return nil, errBadLogin
 	}
 	if !ok || u == nil || u.Disabled || u.ClientID != "" {
+		e.loginFailed(ctx, key, username)
 		return nil, errBadLogin
+	}
+	if failures.Count > 0 {
+		if err := e.store.ResetFailures(ctx, key); err != nil {
+			e.log.Warn("reset failed logins", "err", err)
+		}
 	}
 	return u, nil
 }
@@ -103,6 +117,7 @@ func (e *Engine) Login(ctx context.Context, p *Profile, client *tokend.ClientApp
 	}
 	e.countIssued(tokend.GrantPassword, p.Dialect)
 	e.countActivity("login", p.Dialect)
+	e.audit(ctx, "token.issued", u.ID, out.Claims.ClientID, "success", "grant=password jti="+out.Claims.ID)
 	return out, nil
 }
 
@@ -117,16 +132,17 @@ func (e *Engine) ClientCredentials(ctx context.Context, p *Profile, client *toke
 	if err != nil {
 		return nil, err
 	}
-	return e.IssueForClient(p, client, nil, granted)
+	return e.IssueForClient(ctx, p, client, nil, granted)
 }
 
 // IssueForClient signs an access token for a client that was already
 // authenticated and authorized, or for one of its end users (u non-nil).
-func (e *Engine) IssueForClient(p *Profile, client *tokend.ClientApp, u *tokend.User, scope string) (*Issued, error) {
+func (e *Engine) IssueForClient(ctx context.Context, p *Profile, client *tokend.ClientApp, u *tokend.User, scope string) (*Issued, error) {
 	raw, c, ttl, err := e.mint(p, u, client, scope, "")
 	if err != nil {
 		return nil, err
 	}
 	e.countIssued(tokend.GrantClientCredentials, p.Dialect)
+	e.audit(ctx, "token.issued", c.Subject, client.ID, "success", "grant=client_credentials jti="+c.ID)
 	return &Issued{AccessToken: raw, Claims: c, ExpiresIn: ttl, Scope: scope, Client: client, User: u}, nil
 }

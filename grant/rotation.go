@@ -38,6 +38,7 @@ func (e *Engine) RotateDueKeys(ctx context.Context) ([]string, error) {
 		case err == nil:
 			added = append(added, kid)
 			e.log.Info("signing key rotated", "alg", alg, "kid", kid, "prepublish", e.cfg.KeyPrepublish.String())
+			e.audit(ctx, "key.rotated", "", "", "success", "alg="+alg+" kid="+kid)
 		case tokend.ErrorCode(err) == tokend.ECONFLICT:
 			// another node rotated first
 		default:

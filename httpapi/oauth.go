@@ -156,8 +156,16 @@ func (s *Server) oauthError(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusUnauthorized
 	case tokend.EUNAVAILABLE:
 		status, oauthCode = http.StatusServiceUnavailable, "temporarily_unavailable"
-		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Retry-After", tokend.RetryAfterSeconds(err))
 		s.Log.Warn("request refused: unavailable", "path", r.URL.Path, "err", err)
+	case tokend.ETOOMANY:
+		// DESIGN.md: a locked account is an invalid_grant with 429; an IP
+		// over its failure limit is refused before its request is read.
+		status, oauthCode = http.StatusTooManyRequests, "invalid_request"
+		if tokend.ErrorField(err) == "username" {
+			oauthCode = "invalid_grant"
+		}
+		w.Header().Set("Retry-After", tokend.RetryAfterSeconds(err))
 	default:
 		status, oauthCode, msg = http.StatusInternalServerError, "server_error", "internal error"
 		s.Log.Error("request failed", "path", r.URL.Path, "err", err)
@@ -179,6 +187,7 @@ type tokenResponse struct {
 
 // handleToken serves POST /oauth2/token (RFC 6749 §3.2).
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	r = r.WithContext(grant.WithDialect(r.Context(), grant.DialectOAuth))
 	p, err := parseParams(w, r)
 	if err != nil {
 		s.oauthError(w, r, err)
@@ -236,6 +245,7 @@ func (s *Server) token(r *http.Request, p *params) (*grant.Issued, error) {
 // handleRevoke serves POST /oauth2/revoke (RFC 7009). Unknown, invalid and
 // expired tokens get 200 like any other (§2.2).
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	r = r.WithContext(grant.WithDialect(r.Context(), grant.DialectOAuth))
 	p, err := parseParams(w, r)
 	if err != nil {
 		s.oauthError(w, r, err)

@@ -19,6 +19,10 @@ type Metrics struct {
 	Activity *prometheus.CounterVec
 	// Latency observes request durations, by route and status class.
 	Latency *prometheus.HistogramVec
+	// Guard counts failed credential and token checks, by what failed.
+	Guard *prometheus.CounterVec
+	// AuditDropped counts audit events that could not be written.
+	AuditDropped prometheus.Counter
 }
 
 // New makes the instruments and registers them, with the Go and process
@@ -41,7 +45,13 @@ func New() *Metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"route", "code"}),
 	}
-	m.Registry.MustRegister(m.Issued, m.Failures, m.Activity, m.Latency,
+	m.Guard = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tokend_failed_checks_total", Help: "Failed credential and token checks counted toward lockout and rate limits, by kind.",
+	}, []string{"kind"})
+	m.AuditDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tokend_audit_dropped_total", Help: "Audit events dropped because the buffer was full or the store failed.",
+	})
+	m.Registry.MustRegister(m.Issued, m.Failures, m.Activity, m.Latency, m.Guard, m.AuditDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -108,6 +108,10 @@ var errInvalid = &tokend.Error{Code: tokend.EINVALIDTOKEN, Message: "invalid tok
 
 func invalid(msg string) error { return &tokend.Error{Code: tokend.EINVALIDTOKEN, Message: msg} }
 
+// ErrExpired is Verify's error for a token past its exp: genuine but
+// stale, unlike a forged or broken one (errors.Is tells them apart).
+var ErrExpired = &tokend.Error{Code: tokend.EINVALIDTOKEN, Message: "token expired"}
+
 // Verify parses raw as a compact JWS, checks its algorithm, typ, kid,
 // signature, issuer, audience and times at now, and returns its claims.
 // Every failure is an EINVALIDTOKEN *tokend.Error. Headers such as jku, x5u
@@ -156,7 +160,7 @@ func (v *Verifier) Verify(ring *keys.Ring, raw string, exp Expectations, now tim
 		return nil, nil, invalid("token is not for this audience")
 	}
 	if !exp.AllowExpired && now.Unix() >= c.ExpiresAt {
-		return nil, nil, invalid("token expired")
+		return nil, nil, ErrExpired
 	}
 	if c.NotBefore != 0 && now.Add(Leeway).Unix() < c.NotBefore {
 		return nil, nil, invalid("token not yet valid")

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -66,6 +67,8 @@ type Options struct {
 	Routes func(e *Env) []httpapi.Routes
 	// Vault seals the store's secrets (none by default).
 	Vault *keys.Vault
+	// TrustedProxies are believed for X-Forwarded-For.
+	TrustedProxies []netip.Prefix
 }
 
 // Env is a running tokend.
@@ -79,6 +82,8 @@ type Env struct {
 	Log     *slog.Logger
 	Clock   *Clock
 	DBFile  string
+	// Auditor writes the audit trail; Flush it before reading the store.
+	Auditor *grant.Auditor
 
 	logs *lockedBuilder
 }
@@ -112,15 +117,20 @@ func New(t testing.TB, opts Options) *Env {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	clk := &Clock{}
 	m := metrics.New()
-	engine, err := grant.New(cfg, grant.Deps{Store: store, Hasher: hasher, Metrics: m, Log: log, Now: clk.Now, Vault: opts.Vault})
+	auditor := grant.NewAuditor(store, log, m, 4096)
+	actx, stopAudit := context.WithCancel(context.Background())
+	auditDone := make(chan struct{})
+	go func() { auditor.Run(actx, 50*time.Millisecond); close(auditDone) }()
+	t.Cleanup(func() { stopAudit(); <-auditDone })
+	engine, err := grant.New(cfg, grant.Deps{Store: store, Hasher: hasher, Metrics: m, Log: log, Now: clk.Now, Vault: opts.Vault, Auditor: auditor})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := engine.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e := &Env{T: t, Store: store, Engine: engine, Metrics: m, Log: log, Clock: clk, DBFile: dbFile, logs: logs}
-	api := &httpapi.Server{Engine: engine, Store: store, Metrics: m, Log: log, JWKSMaxAge: time.Minute}
+	e := &Env{T: t, Store: store, Engine: engine, Metrics: m, Log: log, Clock: clk, DBFile: dbFile, Auditor: auditor, logs: logs}
+	api := &httpapi.Server{Engine: engine, Store: store, Metrics: m, Log: log, JWKSMaxAge: time.Minute, TrustedProxies: opts.TrustedProxies}
 	if opts.Routes != nil {
 		api.Routes = opts.Routes(e)
 	}

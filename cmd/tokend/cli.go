@@ -85,6 +85,9 @@ func (c *cli) commands() map[string]command {
 		overlap, prepublish   time.Duration
 		accessTTL             time.Duration
 		argon                 = secret.DefaultParams
+		since, subject        string
+		sinceT                time.Time
+		limit                 int
 	)
 	jsonFlag := func(fs *flag.FlagSet) { fs.BoolVar(&c.json, "json", false, "print JSON") }
 	argonFlags := func(fs *flag.FlagSet) {
@@ -138,6 +141,9 @@ func (c *cli) commands() map[string]command {
 				if err := s.DisableUser(ctx, u.ID, time.Now()); err != nil {
 					return err
 				}
+				if err := audit(ctx, s, "user.disabled", u.ID, "", "username="+u.Username); err != nil {
+					return err
+				}
 				fmt.Fprintf(c.stdout, "disabled user %s; their sessions are revoked\n", u.Username)
 				return nil
 			},
@@ -168,6 +174,9 @@ func (c *cli) commands() map[string]command {
 					return err
 				}
 				if err := s.SetUserPassword(ctx, u.ID, hash); err != nil {
+					return err
+				}
+				if err := audit(ctx, s, "user.password_changed", u.ID, "", ""); err != nil {
 					return err
 				}
 				fmt.Fprintf(c.stdout, "password of %s changed\n", u.Username)
@@ -221,6 +230,9 @@ func (c *cli) commands() map[string]command {
 				if err != nil {
 					return err
 				}
+				if err := audit(ctx, s, "client.secret_rotated", cl.ID, cl.ID, "overlap="+overlap.String()); err != nil {
+					return err
+				}
 				return c.printSecret(cl.ID, sec)
 			},
 		},
@@ -233,8 +245,33 @@ func (c *cli) commands() map[string]command {
 				if err := s.DisableClient(ctx, a[0]); err != nil {
 					return err
 				}
+				if err := audit(ctx, s, "client.disabled", a[0], a[0], ""); err != nil {
+					return err
+				}
 				fmt.Fprintf(c.stdout, "disabled client %s\n", a[0])
 				return nil
+			},
+		},
+		"audit list": {
+			flags: func(fs *flag.FlagSet) {
+				fs.StringVar(&since, "since", "", "only events at or after this time (RFC 3339, or a duration ago such as 1h)")
+				fs.StringVar(&subject, "subject", "", "only events of this subject (user id or name, client id)")
+				fs.IntVar(&limit, "limit", 1000, "at most this many events (the oldest that match)")
+				jsonFlag(fs)
+			},
+			check: func(a []string) error {
+				var err error
+				sinceT, err = parseSince(since, time.Now())
+				if err != nil {
+					return err
+				}
+				if limit < 1 {
+					return usagef("--limit must be at least 1")
+				}
+				return nil
+			},
+			run: func(ctx context.Context, s tokend.Store, a []string) error {
+				return c.auditList(ctx, s, tokend.AuditFilter{Since: sinceT, Subject: subject, Limit: limit})
 			},
 		},
 		"key list": {
@@ -565,8 +602,60 @@ func (c *cli) keyRotate(ctx context.Context, s tokend.Store, alg string, prepubl
 	if err != nil {
 		return err
 	}
+	if err := audit(ctx, s, "key.rotated", "", "", "alg="+alg+" kid="+kid); err != nil {
+		return err
+	}
 	fmt.Fprintf(c.stdout, "new %s key %s signs from %s\n", alg, kid, now.Add(prepublish).UTC().Format(time.RFC3339))
 	return nil
+}
+
+// parseSince reads --since: an RFC 3339 time, or a duration before now.
+func parseSince(v string, now time.Time) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, usagef("--since %q: want an RFC 3339 time (2026-01-02T15:04:05Z) or a duration such as 1h", v)
+}
+
+func (c *cli) auditList(ctx context.Context, s tokend.Store, f tokend.AuditFilter) error {
+	events, err := s.ListAudit(ctx, f)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		out := []map[string]any{}
+		for _, e := range events {
+			out = append(out, map[string]any{"seq": e.Seq, "at": e.At.UTC().Format(time.RFC3339Nano), "event": e.Event,
+				"subject": e.Subject, "client_id": e.ClientID, "dialect": e.Dialect, "ip": e.IP, "outcome": e.Outcome, "detail": e.Detail})
+		}
+		return c.printJSON(out)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tEVENT\tOUTCOME\tSUBJECT\tCLIENT\tDIALECT\tIP\tDETAIL")
+	for _, e := range events {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.At.UTC().Format(time.RFC3339), e.Event, e.Outcome,
+			orDashS(e.Subject), orDashS(e.ClientID), orDashS(e.Dialect), orDashS(e.IP), e.Detail)
+	}
+	return tw.Flush()
+}
+
+func orDashS(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// audit records what a management command did, in the same trail as the
+// server's events.
+func audit(ctx context.Context, s tokend.Store, event, subject, clientID, detail string) error {
+	return s.AppendAudit(ctx, []tokend.AuditEvent{{At: time.Now(), Event: event, Subject: subject, ClientID: clientID, Dialect: "cli", Outcome: "success", Detail: detail}})
 }
 
 func (c *cli) printJSON(v any) error {

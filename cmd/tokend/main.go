@@ -32,6 +32,7 @@ Usage:
   tokend client list [--json]
   tokend client rotate-secret ID [--overlap D] [--json]
   tokend client disable ID
+  tokend audit list [--since T] [--subject S] [--limit N] [--json]
   tokend key list [--json]
   tokend key rotate [--alg ES256|EdDSA|RS256|RS512] [--prepublish D]
 
@@ -89,7 +90,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return nil
 	case "serve":
 		return serve(ctx, rest, stderr)
-	case "user", "client", "key":
+	case "user", "client", "key", "audit":
 		if sub == "-h" || sub == "--help" || sub == "help" {
 			fmt.Fprint(stdout, usage)
 			return nil

@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,6 +38,9 @@ type serveConfig struct {
 	logLevel, logFormat             string
 	masterKeyFile                   string
 	tlsCert, tlsKey                 string
+	limits                          grant.Limits
+	rateLimit, trustedProxies       string
+	proxies                         []netip.Prefix
 	dialects                        dialectConfig
 }
 
@@ -59,6 +64,12 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to finish requests in flight on SIGTERM")
 	fs.DurationVar(&c.jwksMaxAge, "jwks-max-age", 5*time.Minute, "Cache-Control max-age of the JWKS")
 	fs.StringVar(&c.masterKeyFile, "master-key-file", "", "file holding the master key that encrypts signing keys at rest (or set TOKEND_MASTER_KEY)")
+	c.limits = grant.DefaultLimits
+	fs.IntVar(&c.limits.LockoutThreshold, "lockout-threshold", c.limits.LockoutThreshold, "consecutive failed logins that lock an account (0: never)")
+	fs.DurationVar(&c.limits.LockoutBase, "lockout-base", c.limits.LockoutBase, "first lockout; it doubles with each further failure")
+	fs.DurationVar(&c.limits.LockoutMax, "lockout-max", c.limits.LockoutMax, "longest lockout")
+	fs.StringVar(&c.rateLimit, "rate-limit", "30", "failed credential or token checks per minute from one client IP before it gets 429 (off: no limit)")
+	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For names the client IP")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "the private key of --tls-cert (PEM)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -91,6 +102,30 @@ func (c *serveConfig) validate() error {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.logLevel))
+	}
+	switch n, err := strconv.Atoi(c.rateLimit); {
+	case c.rateLimit == "off":
+		c.limits.RateLimit = 0
+	case err != nil || n < 1:
+		errs = append(errs, fmt.Errorf("--rate-limit %q: want a number of failures per minute, or off", c.rateLimit))
+	default:
+		c.limits.RateLimit = n
+	}
+	for _, p := range strings.Split(c.trustedProxies, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if !strings.Contains(p, "/") {
+			if a, err := netip.ParseAddr(p); err == nil {
+				p = netip.PrefixFrom(a, a.BitLen()).String()
+			}
+		}
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--trusted-proxies: %q is not an address or CIDR", p))
+			continue
+		}
+		c.proxies = append(c.proxies, prefix.Masked())
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
@@ -144,13 +179,21 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err.Error()}
 	}
+	// The audit trail is written in batches off the request path; it
+	// outlives the HTTP server so that the last requests' events are kept.
+	auditor := grant.NewAuditor(store, log, m, 16384)
+	auditCtx, stopAudit := context.WithCancel(context.Background())
+	auditDone := make(chan struct{})
+	go func() { auditor.Run(auditCtx, 250*time.Millisecond); close(auditDone) }()
+	defer func() { stopAudit(); <-auditDone }()
 	engine, err := grant.New(grant.Config{
 		Issuer: c.issuer, Audience: c.audience, Alg: c.alg,
 		AccessTTL: c.accessTTL, RefreshTTL: c.refreshTTL, RefreshGrace: c.grace,
 		MaxTokenTTL:       max(c.accessTTL, maxClientAccessTTL, c.dialects.maxTTL()),
 		ExtraAlgs:         c.dialects.algs(),
 		KeyRotationPeriod: c.keyRotation, KeyPrepublish: c.keyPrepublish,
-	}, grant.Deps{Store: store, Hasher: hasher, Metrics: m, Log: log, Vault: vault})
+		Limits: c.limits,
+	}, grant.Deps{Store: store, Hasher: hasher, Metrics: m, Log: log, Vault: vault, Auditor: auditor})
 	if err != nil {
 		return usageError{err.Error()}
 	}
@@ -173,7 +216,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	go engine.Watch(watchCtx, c.syncInterval, wake)
 
-	api := &httpapi.Server{Engine: engine, Store: store, Metrics: m, Log: log, JWKSMaxAge: c.jwksMaxAge, Routes: c.dialects.routes(engine)}
+	api := &httpapi.Server{Engine: engine, Store: store, Metrics: m, Log: log, JWKSMaxAge: c.jwksMaxAge, Routes: c.dialects.routes(engine), TrustedProxies: c.proxies}
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,

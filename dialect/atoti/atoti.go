@@ -58,7 +58,7 @@ func Profile(cfg Config) *grant.Profile {
 
 // Register mounts the endpoint.
 func (h *Handler) Register(mux *http.ServeMux) {
-	dialect.Handle(mux, "GET", Path, h.serveToken, func(w http.ResponseWriter, r *http.Request) {
+	dialect.Handle(mux, dialect.Atoti, "GET", Path, h.serveToken, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET")
 		dialect.WriteJSON(w, http.StatusMethodNotAllowed, map[string]any{})
 	})
@@ -100,13 +100,17 @@ func (h *Handler) serveToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // fail renders an error: 401 with {} for any credential problem (the seed
-// types the body as a Token object), 503 when overloaded, 500 otherwise.
+// types the body as a Token object), 429 when locked out or rate limited,
+// 503 when overloaded, 500 otherwise.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status := http.StatusUnauthorized
 	switch code := tokend.ErrorCode(err); code {
 	case tokend.EUNAVAILABLE:
 		status = http.StatusServiceUnavailable
-		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Retry-After", tokend.RetryAfterSeconds(err))
+	case tokend.ETOOMANY: // locked out or rate limited (DESIGN.md: 429 in the dialect's own body)
+		status = http.StatusTooManyRequests
+		w.Header().Set("Retry-After", tokend.RetryAfterSeconds(err))
 	case tokend.EINTERNAL:
 		status = http.StatusInternalServerError
 		h.engine.Logger().Error("atoti token request failed", "err", err)

@@ -99,7 +99,7 @@ func Profile(cfg Config) *grant.Profile {
 // Register mounts the endpoint, with and without a trailing slash; any
 // method but POST gets a 405 ExceptionDetail.
 func (h *Handler) Register(mux *http.ServeMux) {
-	dialect.Handle(mux, "POST", Path, h.serveToken, func(w http.ResponseWriter, r *http.Request) {
+	dialect.Handle(mux, dialect.OCM, "POST", Path, h.serveToken, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "POST")
 		h.fail(w, r, errMethod)
 	})
@@ -245,6 +245,8 @@ var (
 		detail: "Use POST on this endpoint."}
 	errTooLarge = &problem{status: 413, code: CodeTooLarge, reason: tokend.EINVALID,
 		detail: "The request body is larger than 64 KiB."}
+	errTooMany = &problem{status: 429, code: CodeTooManyRequests, reason: tokend.ETOOMANY,
+		detail: "Too many failed attempts. Retry later."}
 	errUnavailable = &problem{status: 503, code: CodeUnavailable, reason: tokend.EUNAVAILABLE,
 		detail: "The service is busy or temporarily unavailable. Retry later."}
 	errInternal = &problem{status: 500, code: CodeInternal, reason: tokend.EINTERNAL,
@@ -304,10 +306,13 @@ type exceptionDetail struct {
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var p *problem
 	if !errors.As(err, &p) {
-		if tokend.ErrorCode(err) == tokend.EUNAVAILABLE {
+		switch tokend.ErrorCode(err) {
+		case tokend.ETOOMANY:
+			p = errTooMany
+		case tokend.EUNAVAILABLE:
 			p = errUnavailable
 			h.engine.Logger().Warn("ocm token request refused: unavailable", "err", err)
-		} else {
+		default:
 			p = errInternal
 			h.engine.Logger().Error("ocm token request failed", "path", r.URL.Path, "err", err)
 		}
@@ -316,7 +321,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Basic realm="ocm"`)
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Retry-After", tokend.RetryAfterSeconds(err))
 	}
 	h.engine.CountFailure(dialect.OCM, p.reason)
 	t := titles[p.status]

@@ -89,10 +89,10 @@ func Profile(cfg Config) *grant.Profile {
 // Register mounts the four endpoints. Any method but POST gets Django REST
 // framework's 405.
 func (h *Handler) Register(mux *http.ServeMux) {
-	dialect.Handle(mux, "POST", PathObtain, h.serveObtain, methodNotAllowed)
-	dialect.Handle(mux, "POST", PathRefresh, h.serveRefresh, methodNotAllowed)
-	dialect.Handle(mux, "POST", PathVerify, h.serveVerify, methodNotAllowed)
-	dialect.Handle(mux, "POST", PathBlacklist, h.serveBlacklist, methodNotAllowed)
+	dialect.Handle(mux, dialect.SimpleJWT, "POST", PathObtain, h.serveObtain, methodNotAllowed)
+	dialect.Handle(mux, dialect.SimpleJWT, "POST", PathRefresh, h.serveRefresh, methodNotAllowed)
+	dialect.Handle(mux, dialect.SimpleJWT, "POST", PathVerify, h.serveVerify, methodNotAllowed)
+	dialect.Handle(mux, dialect.SimpleJWT, "POST", PathBlacklist, h.serveBlacklist, methodNotAllowed)
 }
 
 // Messages of the answers (Django REST framework's and simplejwt's own
@@ -304,9 +304,13 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error, refusa
 	status, body := http.StatusBadRequest, refusal
 	switch {
 	case refused(err):
+	case code == tokend.ETOOMANY:
+		// Django REST framework's throttling answer.
+		status, body = http.StatusTooManyRequests, detail{Detail: "Request was throttled. Expected available in " + tokend.RetryAfterSeconds(err) + " seconds."}
+		w.Header().Set("Retry-After", tokend.RetryAfterSeconds(err))
 	case code == tokend.EUNAVAILABLE:
 		status, body = http.StatusServiceUnavailable, detail{Detail: msgUnavailable}
-		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Retry-After", tokend.RetryAfterSeconds(err))
 		h.engine.Logger().Warn("simplejwt request refused: unavailable", "path", r.URL.Path, "err", err)
 	default:
 		status, body = http.StatusInternalServerError, detail{Detail: msgServerError}

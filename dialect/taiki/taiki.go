@@ -134,7 +134,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		}
 	}
 	for p, m := range routes {
-		dialect.Handle(mux, "POST", p, func(w http.ResponseWriter, r *http.Request) {
+		dialect.Handle(mux, dialect.Taiki, "POST", p, func(w http.ResponseWriter, r *http.Request) {
 			h.serveToken(w, r, m)
 		}, h.methodNotAllowed)
 	}
@@ -208,7 +208,7 @@ func (h *Handler) serveToken(w http.ResponseWriter, r *http.Request, pathMode st
 		h.fail(w, r, err)
 		return
 	}
-	issued, err := h.engine.IssueForClient(h.profile, client, u, "")
+	issued, err := h.engine.IssueForClient(r.Context(), h.profile, client, u, "")
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -255,8 +255,11 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch tokend.ErrorCode(err) {
 	case tokend.EINVALIDCLIENT:
 		h.write(w, http.StatusUnauthorized, "invalid_client", msgIncorrect)
+	case tokend.ETOOMANY:
+		w.Header().Set("Retry-After", tokend.RetryAfterSeconds(err))
+		h.write(w, http.StatusTooManyRequests, "too_many_requests", "Too many failed attempts, retry later")
 	case tokend.EUNAVAILABLE:
-		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Retry-After", tokend.RetryAfterSeconds(err))
 		h.write(w, http.StatusServiceUnavailable, "temporarily_unavailable", "The service is temporarily unavailable, retry later")
 	default:
 		h.engine.Logger().Error("taiki token request failed", "path", r.URL.Path, "err", err)
