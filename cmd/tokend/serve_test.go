@@ -98,28 +98,35 @@ func startServer(t *testing.T, dir string, args ...string) *server {
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	listening := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)
-		once := false
 		for sc.Scan() {
 			s.logMu.Lock()
 			s.logs.WriteString(sc.Text() + "\n")
 			s.logMu.Unlock()
-			if !once && strings.Contains(sc.Text(), "tokend listening") {
-				once = true
-				close(listening)
-			}
 		}
 		s.done <- s.cmd.Wait()
 	}()
 	t.Cleanup(func() { s.cmd.Process.Kill() })
-	select {
-	case <-listening:
-	case err := <-s.done:
-		t.Fatalf("tokend exited: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("tokend did not start")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + s.addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if strings.Contains(err.Error(), "server gave HTTP response") || strings.Contains(err.Error(), "malformed HTTP") {
+			break // a TLS server answering plain HTTP: it is up
+		}
+		select {
+		case err := <-s.done:
+			t.Fatalf("tokend exited: %v\n%s", err, s.Logs())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tokend did not start\n%s", s.Logs())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	return s
 }
