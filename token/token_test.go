@@ -62,3 +62,51 @@ func TestVerifyNeedsAlgorithms(t *testing.T) {
 		t.Fatal("Verify without allowed algorithms must fail")
 	}
 }
+
+func benchClaims(now time.Time) *token.Claims {
+	return &token.Claims{
+		Issuer: "http://127.0.0.1:8080", Audience: []string{"http://127.0.0.1:8080"}, Subject: "6f1c0a9e-6c55-4a63-9a38-1b7a5d3c2e10",
+		ClientID: "6f1c0a9e-6c55-4a63-9a38-1b7a5d3c2e10", IssuedAt: now.Unix(), ExpiresAt: now.Add(15 * time.Minute).Unix(), ID: token.NewID(),
+	}
+}
+
+func BenchmarkSign(b *testing.B) {
+	for _, alg := range keys.Algorithms {
+		b.Run(alg, func(b *testing.B) {
+			now := time.Now()
+			sk, err := keys.Generate(alg, now, now)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ring, _ := keys.NewRing([]*tokend.SigningKey{sk}, time.Hour, nil)
+			k, _ := ring.Signing(alg, now)
+			c := benchClaims(now)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := token.Sign(k, token.TypeAccess, c); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	for _, alg := range keys.Algorithms {
+		b.Run(alg, func(b *testing.B) {
+			now := time.Now()
+			sk, _ := keys.Generate(alg, now, now)
+			ring, _ := keys.NewRing([]*tokend.SigningKey{sk}, time.Hour, nil)
+			k, _ := ring.Signing(alg, now)
+			raw, _ := token.Sign(k, token.TypeAccess, benchClaims(now))
+			v := token.Verifier{Issuer: "http://127.0.0.1:8080", Audience: "http://127.0.0.1:8080"}
+			exp := token.Expectations{Algorithms: keys.Algorithms, Types: []string{token.TypeAccess}}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := v.Verify(ring, raw, exp, now); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
