@@ -50,6 +50,17 @@ func (e *Engine) AuthenticateClient(ctx context.Context, id, secretText string, 
 	return c, nil
 }
 
+// RefuseClient refuses client credentials that a front end rejected by
+// their form alone, counting the failure like a wrong secret: it returns
+// EINVALIDCLIENT, or ETOOMANY if the caller's IP is over its limit.
+func (e *Engine) RefuseClient(ctx context.Context) error {
+	if err := e.checkIP(ctx); err != nil {
+		return err
+	}
+	e.clientFailed(ctx, "")
+	return errBadClient
+}
+
 // clientFailed records a failed client authentication.
 func (e *Engine) clientFailed(ctx context.Context, clientID string) {
 	e.audit(ctx, "client.auth_failed", clientID, clientID, "failure", "")

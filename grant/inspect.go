@@ -121,10 +121,38 @@ func (e *Engine) tokenUser(ctx context.Context, c *token.Claims) (*tokend.User, 
 	}
 }
 
-// CheckRefresh verifies a refresh token in any form (opaque, or a
-// dialect's refresh JWT) and that its session is live at its current
-// generation and its user enabled. EINVALIDTOKEN otherwise.
+// CheckRefresh verifies a refresh token that a caller presents (a
+// dialect's verify, blacklist or refresh) in any form (opaque, or a
+// dialect's refresh JWT), and that its session is live at its current
+// generation and its user enabled. EINVALIDTOKEN otherwise. A forged or
+// broken token counts against the caller's IP, and an IP over its limit
+// gets ETOOMANY.
 func (e *Engine) CheckRefresh(ctx context.Context, raw string) (*tokend.Session, error) {
+	if err := e.checkIP(ctx); err != nil {
+		return nil, err
+	}
+	if _, _, ok := e.parseAnyRefresh(raw, true); !ok {
+		e.failed(ctx, "refresh_token")
+		return nil, errInactive
+	}
+	return e.checkRefresh(ctx, raw)
+}
+
+// CheckToken verifies a token a caller presents that may be an access or
+// a refresh token (simplejwt's verify): it returns the access token's
+// claims, or the refresh token's session. Failures are as CheckAccess's
+// and CheckRefresh's, and a forged token counts once.
+func (e *Engine) CheckToken(ctx context.Context, raw string) (*token.Claims, *tokend.Session, error) {
+	if _, _, ok := e.parseAnyRefresh(raw, true); ok {
+		s, err := e.CheckRefresh(ctx, raw)
+		return nil, s, err
+	}
+	c, err := e.CheckAccess(ctx, raw)
+	return c, nil, err
+}
+
+// checkRefresh is CheckRefresh without the rate limit, for introspection.
+func (e *Engine) checkRefresh(ctx context.Context, raw string) (*tokend.Session, error) {
 	sid, counter, ok := e.parseAnyRefresh(raw, true)
 	if !ok {
 		return nil, errInactive
@@ -181,7 +209,7 @@ func (e *Engine) Introspect(ctx context.Context, client *tokend.ClientApp, raw s
 }
 
 func (e *Engine) introspectRefresh(ctx context.Context, client *tokend.ClientApp, raw string) (*Introspection, error) {
-	s, err := e.CheckRefresh(ctx, raw)
+	s, err := e.checkRefresh(ctx, raw)
 	if err != nil {
 		if tokend.ErrorCode(err) == tokend.EINVALIDTOKEN {
 			return nil, nil

@@ -192,14 +192,13 @@ func (h *Handler) serveVerify(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ctx := r.Context()
-	c, err := h.engine.CheckAccess(ctx, raw)
+	c, s, err := h.engine.CheckToken(r.Context(), raw)
 	switch {
-	case err == nil && (c.TokenType != "access" || c.UserID == ""):
+	case err != nil:
+	case c != nil && (c.TokenType != "access" || c.UserID == ""):
 		err = errNotOurs // a live access token, but not one of this dialect
-	case refused(err):
-		// Not an access token: perhaps a refresh token.
-		_, err = h.ownSession(ctx, raw)
+	case s != nil && s.Dialect != dialect.SimpleJWT:
+		err = errNotOurs // a live refresh token of another front end
 	}
 	if err != nil {
 		h.fail(w, r, err, tokenNotValid)

@@ -15,14 +15,14 @@
 package taiki
 
 import (
+	"github.com/google/uuid"
+
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/dialect"
@@ -186,12 +186,12 @@ func (h *Handler) serveToken(w http.ResponseWriter, r *http.Request, pathMode st
 		h.write(w, http.StatusBadRequest, "invalid_request", "taiki_user_id must be a string")
 		return
 	}
-	// DESIGN.md: a non-UUID api_key is an incorrect key.
+	ctx := r.Context()
+	// DESIGN.md: a non-UUID api_key is an incorrect key (counted like any).
 	if uuid.Validate(key) != nil {
-		h.fail(w, r, errIncorrect)
+		h.fail(w, r, h.engine.RefuseClient(ctx))
 		return
 	}
-	ctx := r.Context()
 	client, err := h.engine.AuthenticateClient(ctx, key, sec, false)
 	if err != nil {
 		h.fail(w, r, err)
