@@ -45,11 +45,10 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 // handleJWKS serves the key set (RFC 7517 §5): pre-serialized, with an
 // ETag so that verifiers can revalidate cheaply.
 func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
-	doc := s.Engine.Ring().JWKS(s.Engine.Now())
-	etag := keys.ETag(doc)
+	doc, etag := s.Engine.Ring().JWKS(s.Engine.Now())
 	h := w.Header()
-	h.Set("ETag", etag)
-	h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(s.JWKSMaxAge.Seconds())))
+	h["Etag"] = []string{etag}
+	h["Cache-Control"] = s.jwksCacheControl
 	if match := r.Header.Get("If-None-Match"); match != "" && strings.Contains(match, etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return

@@ -157,7 +157,7 @@ func (s *Server) oauthError(w http.ResponseWriter, r *http.Request, err error) {
 	case tokend.EUNAVAILABLE:
 		status, oauthCode = http.StatusServiceUnavailable, "temporarily_unavailable"
 		w.Header().Set("Retry-After", tokend.RetryAfterSeconds(err))
-		s.Log.Warn("request refused: unavailable", "path", r.URL.Path, "err", err)
+		s.Log.Debug("request refused: unavailable", "path", r.URL.Path, "err", err)
 	case tokend.ETOOMANY:
 		// DESIGN.md: a locked account is an invalid_grant with 429; an IP
 		// over its failure limit is refused before its request is read.

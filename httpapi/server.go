@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -40,7 +41,8 @@ type Server struct {
 	// without them the client IP is the connection's peer.
 	TrustedProxies []netip.Prefix
 
-	discovery []byte
+	discovery        []byte
+	jwksCacheControl []string
 }
 
 // Routes is a set of endpoints that registers itself on the server's mux.
@@ -51,6 +53,7 @@ type Routes interface {
 // Handler returns the HTTP handler with every route mounted.
 func (s *Server) Handler() http.Handler {
 	s.discovery = s.discoveryDocument()
+	s.jwksCacheControl = []string{"public, max-age=" + strconv.Itoa(int(s.JWKSMaxAge.Seconds()))}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /oauth2/token", s.handleToken)
 	mux.HandleFunc("POST /oauth2/revoke", s.handleRevoke)
@@ -84,7 +87,12 @@ func (s *Server) Handler() http.Handler {
 func (s *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		r = r.WithContext(tokend.WithClientIP(r.Context(), s.clientIP(r)))
+		// The peer's address is set once per connection (ConnContext); only
+		// a request through a trusted proxy, or a server without
+		// ConnContext, needs its own.
+		if ip := tokend.ClientIP(r.Context()); ip == "" || len(s.TrustedProxies) > 0 {
+			r = r.WithContext(tokend.WithClientIP(r.Context(), s.clientIP(r)))
+		}
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		defer func() {
 			if v := recover(); v != nil {
@@ -104,6 +112,15 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(sw, r)
 	})
+}
+
+// ConnContext puts a connection's peer address in the context of every
+// request on it; set it as the http.Server's ConnContext.
+func (s *Server) ConnContext(ctx context.Context, c net.Conn) context.Context {
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		return tokend.WithClientIP(ctx, ap.Addr().Unmap().String())
+	}
+	return ctx
 }
 
 // clientIP is the address a request came from: the peer, or, when the peer

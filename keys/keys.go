@@ -115,6 +115,7 @@ type Ring struct {
 
 	mu        sync.Mutex
 	jwks      []byte
+	jwksETag  string
 	jwksUntil time.Time // jwks is valid until this instant
 	jwksFrom  time.Time
 }
@@ -218,13 +219,14 @@ func (r *Ring) Status(k *Key, now time.Time) string {
 	}
 }
 
-// JWKS returns the JSON Web Key Set of the keys published at now. The
-// document is built once and reused until the set changes.
-func (r *Ring) JWKS(now time.Time) []byte {
+// JWKS returns the JSON Web Key Set of the keys published at now, and its
+// strong entity tag. The document is built once and reused until the set
+// changes.
+func (r *Ring) JWKS(now time.Time) (doc []byte, etag string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.jwks != nil && !now.Before(r.jwksFrom) && now.Before(r.jwksUntil) {
-		return r.jwks
+		return r.jwks, r.jwksETag
 	}
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
 	until := now.Add(time.Hour)
@@ -244,12 +246,7 @@ func (r *Ring) JWKS(now time.Time) []byte {
 	if err != nil {
 		panic(fmt.Sprintf("marshal JWKS: %v", err)) // public keys always marshal
 	}
-	r.jwks, r.jwksFrom, r.jwksUntil = doc, now, until
-	return doc
-}
-
-// ETag returns a strong entity tag of a JWKS document.
-func ETag(doc []byte) string {
 	sum := sha256.Sum256(doc)
-	return `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`
+	r.jwks, r.jwksETag, r.jwksFrom, r.jwksUntil = doc, `"`+base64.RawURLEncoding.EncodeToString(sum[:16])+`"`, now, until
+	return r.jwks, r.jwksETag
 }

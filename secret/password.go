@@ -91,6 +91,9 @@ func CheckPassword(password, hash string) (bool, error) {
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
+// DefaultQueue is how many password checks may wait for a worker.
+const DefaultQueue = 64
+
 // Hasher runs password checks with bounded concurrency: about one per core
 // at a time and a short queue behind them. Past the queue a check fails at
 // once with EUNAVAILABLE, so a flood of logins cannot exhaust memory
@@ -103,7 +106,9 @@ type Hasher struct {
 }
 
 // NewHasher returns a Hasher running at most workers hashes at once (0: one
-// per core) with at most queue callers waiting (0: twice the workers).
+// per core) with at most queue callers waiting (0: DefaultQueue). A
+// waiting caller holds no hash memory, only its request; the queue bounds
+// how long a login can wait (about queue/workers hash times).
 func NewHasher(p Params, workers, queue int) (*Hasher, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
@@ -112,7 +117,7 @@ func NewHasher(p Params, workers, queue int) (*Hasher, error) {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	if queue <= 0 {
-		queue = 2 * workers
+		queue = DefaultQueue
 	}
 	// The dummy hash is checked for unknown users, so that an unknown
 	// username costs the same time as a wrong password.

@@ -135,7 +135,9 @@ func New(t testing.TB, opts Options) *Env {
 		api.Routes = opts.Routes(e)
 	}
 	e.Handler = api.Handler()
-	e.Srv = httptest.NewServer(e.Handler)
+	e.Srv = httptest.NewUnstartedServer(e.Handler)
+	e.Srv.Config.ConnContext = api.ConnContext
+	e.Srv.Start()
 	t.Cleanup(e.Srv.Close)
 	return e
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"strconv"
@@ -38,6 +39,7 @@ type serveConfig struct {
 	logLevel, logFormat             string
 	masterKeyFile                   string
 	tlsCert, tlsKey                 string
+	pprofAddr                       string
 	limits                          grant.Limits
 	rateLimit, trustedProxies       string
 	proxies                         []netip.Prefix
@@ -59,7 +61,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.UintVar(&c.argonTime, "argon2-time", uint(secret.DefaultParams.Time), "argon2id passes for new password hashes")
 	fs.UintVar(&c.argonThreads, "argon2-threads", uint(secret.DefaultParams.Threads), "argon2id lanes for new password hashes")
 	fs.IntVar(&c.hashWorkers, "hash-workers", 0, "password hashes run at once (0: one per core)")
-	fs.IntVar(&c.hashQueue, "hash-queue", 0, "password checks that may wait for a worker before 503 (0: twice the workers)")
+	fs.IntVar(&c.hashQueue, "hash-queue", 0, "password checks that may wait for a worker before 503 (0: 64)")
 	fs.DurationVar(&c.syncInterval, "sync-interval", 250*time.Millisecond, "how often to pick up changes made by other processes")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to finish requests in flight on SIGTERM")
 	fs.DurationVar(&c.jwksMaxAge, "jwks-max-age", 5*time.Minute, "Cache-Control max-age of the JWKS")
@@ -70,6 +72,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.limits.LockoutMax, "lockout-max", c.limits.LockoutMax, "longest lockout")
 	fs.StringVar(&c.rateLimit, "rate-limit", "30", "failed credential or token checks per minute from one client IP before it gets 429 (off: no limit)")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For names the client IP")
+	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (off by default; never expose it)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "the private key of --tls-cert (PEM)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -219,6 +222,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	api := &httpapi.Server{Engine: engine, Store: store, Metrics: m, Log: log, JWKSMaxAge: c.jwksMaxAge, Routes: c.dialects.routes(engine), TrustedProxies: c.proxies}
 	srv := &http.Server{
 		Handler:           api.Handler(),
+		ConnContext:       api.ConnContext,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      15 * time.Second,
@@ -232,6 +236,20 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			return fmt.Errorf("load TLS certificate: %w", err)
 		}
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
+	if c.pprofAddr != "" {
+		pm := http.NewServeMux()
+		pm.HandleFunc("/debug/pprof/", pprof.Index)
+		pm.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		pm.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		pm.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		pln, err := net.Listen("tcp", c.pprofAddr)
+		if err != nil {
+			return fmt.Errorf("pprof listener: %w", err)
+		}
+		defer pln.Close()
+		go http.Serve(pln, pm)
+		log.Warn("profiler listening; do not expose it", "addr", pln.Addr().String())
 	}
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {

@@ -311,7 +311,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 			p = errTooMany
 		case tokend.EUNAVAILABLE:
 			p = errUnavailable
-			h.engine.Logger().Warn("ocm token request refused: unavailable", "err", err)
+			h.engine.Logger().Debug("ocm token request refused: unavailable", "err", err)
 		default:
 			p = errInternal
 			h.engine.Logger().Error("ocm token request failed", "path", r.URL.Path, "err", err)

@@ -310,7 +310,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error, refusa
 	case code == tokend.EUNAVAILABLE:
 		status, body = http.StatusServiceUnavailable, detail{Detail: msgUnavailable}
 		w.Header().Set("Retry-After", tokend.RetryAfterSeconds(err))
-		h.engine.Logger().Warn("simplejwt request refused: unavailable", "path", r.URL.Path, "err", err)
+		h.engine.Logger().Debug("simplejwt request refused: unavailable", "path", r.URL.Path, "err", err)
 	default:
 		status, body = http.StatusInternalServerError, detail{Detail: msgServerError}
 		h.engine.Logger().Error("simplejwt request failed", "path", r.URL.Path, "err", err)
