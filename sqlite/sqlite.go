@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -29,7 +30,51 @@ var migrations embed.FS
 type Store struct {
 	w *sql.DB // one connection: every write
 	r *sql.DB // reads
+
+	// Prepared statements of the read and write pools, by query text:
+	// the hot paths (token checks, refreshes) skip SQLite's parser.
+	rStmts, wStmts sync.Map
 }
+
+// prepared returns db's prepared statement for query, preparing it once.
+func prepared(ctx context.Context, db *sql.DB, cache *sync.Map, query string) (*sql.Stmt, error) {
+	if st, ok := cache.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if old, loaded := cache.LoadOrStore(query, st); loaded {
+		st.Close()
+		return old.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// row runs a read query for one row through a prepared statement.
+func (s *Store) row(ctx context.Context, query string, args ...any) rowScanner {
+	st, err := prepared(ctx, s.r, &s.rStmts, query)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// exec runs a write statement through a prepared statement.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := prepared(ctx, s.w, &s.wStmts, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+type rowScanner interface{ Scan(...any) error }
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 var _ tokend.Store = (*Store)(nil)
 
@@ -119,8 +164,11 @@ func (s *Store) applyMigration(ctx context.Context, version int, name string, la
 	return nil
 }
 
-// Close closes both pools.
+// Close closes the prepared statements and both pools.
 func (s *Store) Close() error {
+	for _, m := range []*sync.Map{&s.rStmts, &s.wStmts} {
+		m.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
+	}
 	return errors.Join(s.w.Close(), s.r.Close())
 }
 
@@ -253,12 +301,12 @@ func (s *Store) CreateUser(ctx context.Context, u *tokend.User) error {
 }
 
 func (s *Store) UserByID(ctx context.Context, id string) (*tokend.User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	u, err := scanUser(s.row(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 	return u, wrap("user by id", err)
 }
 
 func (s *Store) UserByName(ctx context.Context, username string) (*tokend.User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE client_id = '' AND username = ?`, username))
+	u, err := scanUser(s.row(ctx, `SELECT `+userColumns+` FROM users WHERE client_id = '' AND username = ?`, username))
 	return u, wrap("user by name", err)
 }
 
@@ -324,12 +372,12 @@ func (s *Store) DisableUser(ctx context.Context, id string, at time.Time) error 
 }
 
 func (s *Store) TouchLogin(ctx context.Context, userID string, at time.Time) error {
-	_, err := s.w.ExecContext(ctx, `UPDATE users SET last_login_at = ? WHERE id = ?`, micro(at), userID)
+	_, err := s.exec(ctx, `UPDATE users SET last_login_at = ? WHERE id = ?`, micro(at), userID)
 	return wrap("touch login", err)
 }
 
 func (s *Store) TouchRefresh(ctx context.Context, userID string, at time.Time) error {
-	_, err := s.w.ExecContext(ctx, `UPDATE users SET last_refresh_at = ? WHERE id = ?`, micro(at), userID)
+	_, err := s.exec(ctx, `UPDATE users SET last_refresh_at = ? WHERE id = ?`, micro(at), userID)
 	return wrap("touch refresh", err)
 }
 
@@ -365,7 +413,7 @@ func (s *Store) CreateClient(ctx context.Context, c *tokend.ClientApp) error {
 }
 
 func (s *Store) ClientByID(ctx context.Context, id string) (*tokend.ClientApp, error) {
-	c, err := scanClient(s.r.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id))
+	c, err := scanClient(s.row(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id))
 	return c, wrap("client by id", err)
 }
 
@@ -450,7 +498,7 @@ func (s *Store) RevokeKey(ctx context.Context, kid string, at time.Time) error {
 const sessionColumns = `id, user_id, client_id, scope, dialect, counter, rotated_at, created_at, expires_at, revoked_at, revoke_reason`
 
 func (s *Store) CreateSession(ctx context.Context, se *tokend.Session) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		se.ID, se.UserID, se.ClientID, se.Scope, se.Dialect, se.Counter, micro(se.RotatedAt),
 		micro(se.CreatedAt), micro(se.ExpiresAt), micro(se.RevokedAt), se.RevokeReason)
 	return wrap("create session", err)
@@ -459,7 +507,7 @@ func (s *Store) CreateSession(ctx context.Context, se *tokend.Session) error {
 func (s *Store) SessionByID(ctx context.Context, id string) (*tokend.Session, error) {
 	var se tokend.Session
 	var rotated, created, expires, revoked int64
-	err := s.r.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id).Scan(
+	err := s.row(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id).Scan(
 		&se.ID, &se.UserID, &se.ClientID, &se.Scope, &se.Dialect, &se.Counter, &rotated, &created, &expires, &revoked, &se.RevokeReason)
 	if err != nil {
 		return nil, wrap("session by id", err)
@@ -469,7 +517,7 @@ func (s *Store) SessionByID(ctx context.Context, id string) (*tokend.Session, er
 }
 
 func (s *Store) AdvanceSession(ctx context.Context, id string, from int64, at time.Time) (bool, error) {
-	res, err := s.w.ExecContext(ctx, `UPDATE sessions SET counter = counter + 1, rotated_at = ?
+	res, err := s.exec(ctx, `UPDATE sessions SET counter = counter + 1, rotated_at = ?
 		WHERE id = ? AND counter = ? AND revoked_at = 0 AND expires_at > ?`, micro(at), id, from, micro(at))
 	if err != nil {
 		return false, wrap("advance session", err)
@@ -500,7 +548,7 @@ func (s *Store) RevokeToken(ctx context.Context, jti string, expiresAt time.Time
 
 func (s *Store) TokenRevoked(ctx context.Context, jti string) (bool, error) {
 	var one int
-	err := s.r.QueryRowContext(ctx, `SELECT 1 FROM revoked_tokens WHERE jti = ?`, jti).Scan(&one)
+	err := s.row(ctx, `SELECT 1 FROM revoked_tokens WHERE jti = ?`, jti).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -511,7 +559,7 @@ func (s *Store) TokenRevoked(ctx context.Context, jti string) (bool, error) {
 
 func (s *Store) Secret(ctx context.Context, name string, gen func() ([]byte, error)) ([]byte, error) {
 	var v []byte
-	err := s.r.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&v)
+	err := s.row(ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&v)
 	if err == nil {
 		return v, nil
 	}
@@ -590,7 +638,7 @@ func (s *Store) RecordFailure(ctx context.Context, key string, at time.Time, win
 func (s *Store) Failures(ctx context.Context, key string) (tokend.FailureCount, error) {
 	var f tokend.FailureCount
 	var since, last int64
-	err := s.r.QueryRowContext(ctx, `SELECT count, since, last FROM failures WHERE key = ?`, key).Scan(&f.Count, &since, &last)
+	err := s.row(ctx, `SELECT count, since, last FROM failures WHERE key = ?`, key).Scan(&f.Count, &since, &last)
 	if errors.Is(err, sql.ErrNoRows) {
 		return tokend.FailureCount{}, nil
 	}
