@@ -112,6 +112,7 @@ const (
 	ChangeClient  = "client"
 	ChangeKey     = "key"
 	ChangeSession = "session"
+	ChangeToken   = "token" // an access token revoked; Ref is its jti
 )
 
 // UserFilter selects users in ListUsers.
@@ -161,9 +162,14 @@ type Store interface {
 	AdvanceSession(ctx context.Context, id string, from int64, at time.Time) (bool, error)
 	RevokeSession(ctx context.Context, id string, at time.Time, reason string) error
 
-	// RevokeToken denies the access token with this jti until it expires.
+	// RevokeToken denies the access token with this jti until it expires
+	// (and records a ChangeToken when it was not revoked yet).
 	RevokeToken(ctx context.Context, jti string, expiresAt time.Time) error
 	TokenRevoked(ctx context.Context, jti string) (bool, error)
+	// Revoked returns what is revoked and not yet expired at now: the
+	// jtis of revoked access tokens and the ids of revoked sessions. A
+	// server keeps them in memory and follows Changes from there.
+	Revoked(ctx context.Context, now time.Time) (tokens, sessions []string, err error)
 
 	// Secret returns the install-wide secret called name, creating it with
 	// gen on first use; every process of one deployment gets the same bytes.

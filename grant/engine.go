@@ -104,9 +104,12 @@ type Engine struct {
 
 	ring atomic.Pointer[keys.Ring]
 
-	mu      sync.RWMutex
-	clients map[string]*tokend.ClientApp
-	seq     int64 // last change applied
+	mu              sync.RWMutex
+	clients         map[string]*tokend.ClientApp
+	users           map[string]*tokend.User
+	revokedTokens   map[string]struct{} // jtis
+	revokedSessions map[string]struct{} // session ids
+	seq             int64               // last change applied
 }
 
 // Deps are what the engine works with.
@@ -146,9 +149,11 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	}
 	return &Engine{
 		cfg: cfg, store: d.Store, hasher: d.Hasher, metrics: d.Metrics, log: log, now: now, vault: d.Vault, auditor: d.Auditor,
-		guard:    guard{blocked: map[string]time.Time{}},
-		verifier: token.Verifier{Issuer: cfg.Issuer, Audience: cfg.Audience},
-		clients:  map[string]*tokend.ClientApp{},
+		guard:         guard{blocked: map[string]time.Time{}},
+		verifier:      token.Verifier{Issuer: cfg.Issuer, Audience: cfg.Audience},
+		clients:       map[string]*tokend.ClientApp{},
+		users:         map[string]*tokend.User{},
+		revokedTokens: map[string]struct{}{}, revokedSessions: map[string]struct{}{},
 	}, nil
 }
 
@@ -189,6 +194,9 @@ func (e *Engine) Start(ctx context.Context) error {
 		if err := EnsureKey(ctx, e.store, e.vault, alg, e.now()); err != nil {
 			return fmt.Errorf("start engine: %w", err)
 		}
+	}
+	if err := e.loadRevoked(ctx); err != nil {
+		return fmt.Errorf("start engine: %w", err)
 	}
 	return e.reloadKeys(ctx)
 }
@@ -257,7 +265,8 @@ func (e *Engine) reloadKeys(ctx context.Context) error {
 func (e *Engine) Ring() *keys.Ring { return e.ring.Load() }
 
 // Sync applies the changes recorded since the last call: it drops cached
-// client apps that changed and reloads the key ring if a key changed.
+// client apps and users that changed, notes revoked tokens and sessions,
+// and reloads the key ring if a key changed.
 func (e *Engine) Sync(ctx context.Context) error {
 	e.mu.RLock()
 	after := e.seq
@@ -275,6 +284,12 @@ func (e *Engine) Sync(ctx context.Context) error {
 		switch c.Kind {
 		case tokend.ChangeClient:
 			delete(e.clients, c.Ref)
+		case tokend.ChangeUser:
+			delete(e.users, c.Ref)
+		case tokend.ChangeToken:
+			e.revokedTokens[c.Ref] = struct{}{}
+		case tokend.ChangeSession: // recorded only when a session is revoked
+			e.revokedSessions[c.Ref] = struct{}{}
 		case tokend.ChangeKey:
 			reload = true
 		}
@@ -321,6 +336,9 @@ func (e *Engine) Watch(ctx context.Context, interval time.Duration, wake <-chan 
 			lastPurge = now
 			if err := e.store.Purge(ctx, now, 24*time.Hour); err != nil && ctx.Err() == nil {
 				e.log.Warn("purge failed", "err", err)
+			}
+			if err := e.loadRevoked(ctx); err != nil && ctx.Err() == nil {
+				e.log.Warn("reload revocations failed", "err", err)
 			}
 		}
 	}

@@ -52,19 +52,10 @@ func (e *Engine) checkAccess(ctx context.Context, raw string) (*token.Claims, er
 	if c.TokenType == "refresh" {
 		return nil, errInactive // a dialect's refresh JWT is no access token
 	}
-	if revoked, err := e.store.TokenRevoked(ctx, c.ID); err != nil {
-		return nil, fmt.Errorf("check access token: %w", err)
-	} else if revoked {
+	// Revocations, clients and users come from memory, kept current by
+	// the change feed (cache.go): no store read on this path.
+	if e.tokenRevoked(c.ID) || (c.SessionID != "" && e.sessionRevoked(c.SessionID)) {
 		return nil, errInactive
-	}
-	if c.SessionID != "" {
-		s, err := e.store.SessionByID(ctx, c.SessionID)
-		if err != nil && tokend.ErrorCode(err) != tokend.ENOTFOUND {
-			return nil, fmt.Errorf("check access token: %w", err)
-		}
-		if s == nil || !s.RevokedAt.IsZero() {
-			return nil, errInactive
-		}
 	}
 	if owner := owningClient(c); owner != "" {
 		cl, err := e.client(ctx, owner)
@@ -107,9 +98,12 @@ func (e *Engine) tokenUser(ctx context.Context, c *token.Claims) (*tokend.User, 
 	case c.Authorities != nil:
 		u, err = e.store.UserByName(ctx, c.Subject)
 	case c.UserID != "":
-		u, err = e.store.UserByID(ctx, c.UserID)
+		u, err = e.user(ctx, c.UserID)
 	default:
-		u, err = e.store.UserByID(ctx, c.Subject)
+		u, err = e.user(ctx, c.Subject)
+	}
+	if err == nil && u == nil {
+		return nil, nil
 	}
 	switch {
 	case err == nil:
@@ -263,6 +257,7 @@ func (e *Engine) Revoke(ctx context.Context, client *tokend.ClientApp, raw strin
 	if err := e.store.RevokeToken(ctx, c.ID, c.Expiry()); err != nil {
 		return fmt.Errorf("revoke token: %w", err)
 	}
+	e.markTokenRevoked(c.ID)
 	e.audit(ctx, "token.revoked", c.Subject, owningClient(c), "success", "jti="+c.ID)
 	return nil
 }
@@ -283,6 +278,7 @@ func (e *Engine) RevokeSession(ctx context.Context, client *tokend.ClientApp, si
 	if err := e.store.RevokeSession(ctx, sid, e.now(), "revoked"); err != nil {
 		return fmt.Errorf("revoke session: %w", err)
 	}
+	e.markSessionRevoked(sid)
 	e.audit(ctx, "session.revoked", s.UserID, s.ClientID, "success", "session="+sid)
 	return nil
 }

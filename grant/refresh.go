@@ -187,6 +187,7 @@ func (e *Engine) RefreshSession(ctx context.Context, p *Profile, client *tokend.
 			if err := e.store.RevokeSession(ctx, s.ID, now, "refresh token reuse"); err != nil {
 				return nil, fmt.Errorf("refresh: revoke reused session: %w", err)
 			}
+			e.markSessionRevoked(s.ID)
 			e.log.Warn("refresh token reuse detected; session revoked", "session_id", s.ID, "user_id", s.UserID, "client_id", s.ClientID, "dialect", p.Dialect)
 			if e.metrics != nil {
 				e.metrics.Failures.WithLabelValues(p.Dialect, "refresh_reuse").Inc()

@@ -8,6 +8,7 @@ import (
 	"github.com/tokend/tokend/grant"
 	"github.com/tokend/tokend/keys"
 	"github.com/tokend/tokend/sqlite"
+	"github.com/tokend/tokend/tokendtest"
 )
 
 // within polls cond until it holds or a second has passed.
@@ -82,6 +83,25 @@ func TestLiveChanges(t *testing.T) {
 			_, h := e.verifyWithJWKS(e.ccToken())
 			return h.KeyID == k.ID
 		})
+	})
+	t.Run("access token revoked elsewhere", func(t *testing.T) {
+		tok := e.ccToken()
+		if e.introspect(tok)["active"] != true {
+			t.Fatal("fresh token inactive")
+		}
+		_, claims := tokendtest.Decode(tok)
+		if err := cli.RevokeToken(ctx, claims["jti"].(string), time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		within(t, "token revocation", func() bool { return e.introspect(tok)["active"] == false })
+	})
+	t.Run("session revoked elsewhere", func(t *testing.T) {
+		at := e.login().Str(t, "access_token")
+		_, claims := tokendtest.Decode(at)
+		if err := cli.RevokeSession(ctx, claims["sid"].(string), time.Now(), "test"); err != nil {
+			t.Fatal(err)
+		}
+		within(t, "session revocation", func() bool { return e.introspect(at)["active"] == false })
 	})
 	t.Run("user disabled", func(t *testing.T) {
 		rt := e.login().Str(t, "refresh_token")

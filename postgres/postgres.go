@@ -687,8 +687,28 @@ func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time, reas
 // Revoked access tokens.
 
 func (s *Store) RevokeToken(ctx context.Context, jti string, expiresAt time.Time) error {
-	_, err := s.exec(ctx, "revoke token", `INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING`, jti, expiresAt)
-	return err
+	return s.inTx(ctx, "revoke token", func(ctx context.Context, tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING`, jti, expiresAt)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		return s.recordChanges(ctx, tx, tokend.Change{Kind: tokend.ChangeToken, Ref: jti})
+	})
+}
+
+func (s *Store) Revoked(ctx context.Context, now time.Time) (tokens, sessions []string, err error) {
+	str := func(row scanner) (string, error) {
+		var v string
+		err := row.Scan(&v)
+		return v, err
+	}
+	if tokens, err = all(ctx, s, "revoked tokens", str, `SELECT jti FROM revoked_tokens WHERE expires_at > $1`, now); err != nil {
+		return nil, nil, err
+	}
+	if sessions, err = all(ctx, s, "revoked sessions", str, `SELECT id FROM sessions WHERE revoked_at IS NOT NULL AND expires_at > $1`, now); err != nil {
+		return nil, nil, err
+	}
+	return tokens, sessions, nil
 }
 
 func (s *Store) TokenRevoked(ctx context.Context, jti string) (bool, error) {

@@ -542,8 +542,44 @@ func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time, reas
 // Revoked access tokens.
 
 func (s *Store) RevokeToken(ctx context.Context, jti string, expiresAt time.Time) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING`, jti, micro(expiresAt))
-	return wrap("revoke token", err)
+	return s.inTx(ctx, "revoke token", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING`, jti, micro(expiresAt))
+		if err != nil {
+			return wrap("revoke token", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		return recordChange(ctx, tx, tokend.ChangeToken, jti)
+	})
+}
+
+func (s *Store) Revoked(ctx context.Context, now time.Time) (tokens, sessions []string, err error) {
+	for _, q := range []struct {
+		query string
+		out   *[]string
+	}{
+		{`SELECT jti FROM revoked_tokens WHERE expires_at > ?`, &tokens},
+		{`SELECT id FROM sessions WHERE revoked_at <> 0 AND expires_at > ?`, &sessions},
+	} {
+		rows, err := s.r.QueryContext(ctx, q.query, micro(now))
+		if err != nil {
+			return nil, nil, wrap("revoked", err)
+		}
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return nil, nil, wrap("revoked", err)
+			}
+			*q.out = append(*q.out, v)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, wrap("revoked", err)
+		}
+	}
+	return tokens, sessions, nil
 }
 
 func (s *Store) TokenRevoked(ctx context.Context, jti string) (bool, error) {

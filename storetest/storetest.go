@@ -70,6 +70,7 @@ func Run(t *testing.T, open func(t *testing.T) tokend.Store) {
 		}},
 		{"RevokedTokens", []test{
 			{"Revoke", testTokenRevoke},
+			{"Listing", testRevokedListing},
 		}},
 		{"Failures", []test{
 			{"CountAndWindow", testFailuresCountAndWindow},
@@ -963,6 +964,52 @@ func testTokenRevoke(t *testing.T, open func(t *testing.T) tokend.Store) {
 	}
 	if revoked(uuid.NewString()) {
 		t.Error("TokenRevoked of an unknown jti = true")
+	}
+}
+
+func testRevokedListing(t *testing.T, open func(t *testing.T) tokend.Store) {
+	s := open(t)
+	ctx := t.Context()
+	t0 := now()
+	_, before, err := s.Changes(ctx, 0)
+	must(t, err, "changes")
+	live, old := uuid.NewString(), uuid.NewString()
+	must(t, s.RevokeToken(ctx, live, t0.Add(time.Hour)), "revoke token")
+	must(t, s.RevokeToken(ctx, old, t0.Add(-time.Minute)), "revoke expired token")
+	must(t, s.RevokeToken(ctx, live, t0.Add(time.Hour)), "revoke token again")
+	changes, _, err := s.Changes(ctx, before)
+	must(t, err, "changes")
+	tokenChanges := 0
+	for _, c := range changes {
+		if c.Kind == tokend.ChangeToken {
+			tokenChanges++
+			if c.Ref != live && c.Ref != old {
+				t.Errorf("token change with ref %q", c.Ref)
+			}
+		}
+	}
+	if tokenChanges != 2 {
+		t.Errorf("%d token changes, want 2 (one per token first revoked)", tokenChanges)
+	}
+
+	u := &tokend.User{ID: uuid.NewString(), Username: "rv", CreatedAt: t0}
+	must(t, s.CreateUser(ctx, u), "create user")
+	mk := func(exp time.Time) *tokend.Session {
+		se := &tokend.Session{ID: uuid.NewString(), UserID: u.ID, RotatedAt: t0, CreatedAt: t0, ExpiresAt: exp}
+		must(t, s.CreateSession(ctx, se), "create session")
+		return se
+	}
+	revokedLive, revokedOld, liveSession := mk(t0.Add(time.Hour)), mk(t0.Add(time.Second)), mk(t0.Add(time.Hour))
+	must(t, s.RevokeSession(ctx, revokedLive.ID, t0, "test"), "revoke session")
+	must(t, s.RevokeSession(ctx, revokedOld.ID, t0, "test"), "revoke session")
+
+	tokens, sessions, err := s.Revoked(ctx, t0.Add(2*time.Second))
+	must(t, err, "revoked")
+	if len(tokens) != 1 || tokens[0] != live {
+		t.Errorf("revoked tokens %v, want [%s]", tokens, live)
+	}
+	if len(sessions) != 1 || sessions[0] != revokedLive.ID {
+		t.Errorf("revoked sessions %v, want [%s] (not %s, expired, nor %s, live)", sessions, revokedLive.ID, revokedOld.ID, liveSession.ID)
 	}
 }
 
