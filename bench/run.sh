@@ -14,6 +14,8 @@
 #   BENCH_SCENARIO=all  scenarios (-scenario)
 #   BENCH_JSON=0        1: JSON lines instead of text (-json)
 #   BENCH_CEILING=1     0: no in-process ceiling (-ceiling=false)
+#   BENCH_REPEAT=1      measure tokend and the ceiling N times alternately
+#                       and report the median ratio (-repeat)
 # With the defaults it takes about 3.5 minutes (9 scenarios, each measured
 # against tokend and against the ceiling).
 set -euo pipefail
@@ -26,6 +28,7 @@ json=false
 [[ ${BENCH_JSON:-0} == 1 ]] && json=true
 ceiling=true
 [[ ${BENCH_CEILING:-1} == 0 ]] && ceiling=false
+repeat=${BENCH_REPEAT:-1}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tokend-bench.XXXXXX")
@@ -124,7 +127,7 @@ echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) before the run; o
 echo "go:      $(go version)"
 echo "tokend:  $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$root" && git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
 echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-echo "command: BENCH_C=$c BENCH_D=$d BENCH_WARMUP=$warmup BENCH_SCENARIO=$scenario bench/run.sh"
+echo "command: BENCH_C=$c BENCH_D=$d BENCH_WARMUP=$warmup BENCH_SCENARIO=$scenario BENCH_REPEAT=$repeat bench/run.sh"
 echo
 
 # In the background and waited for, so that a signal reaches the trap at
@@ -132,7 +135,7 @@ echo
 status=0
 TOKEND_BENCH_CLIENT_ID=$client_id TOKEND_BENCH_CLIENT_SECRET=$client_secret \
 	TOKEND_BENCH_PUBLIC_CLIENT_ID=$public_id TOKEND_BENCH_USERNAME=bench-user TOKEND_BENCH_PASSWORD=$password \
-	"$tmp/tokend-bench" -url "$url" -scenario "$scenario" -c "$c" -d "$d" -warmup "$warmup" -json="$json" -ceiling="$ceiling" &
+	"$tmp/tokend-bench" -url "$url" -scenario "$scenario" -c "$c" -d "$d" -warmup "$warmup" -json="$json" -ceiling="$ceiling" -repeat="$repeat" &
 bench_pid=$!
 wait "$bench_pid" || status=$?
 bench_pid=

@@ -14,8 +14,10 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tokend/tokend"
@@ -43,6 +45,7 @@ type Server struct {
 
 	discovery        []byte
 	jwksCacheControl []string
+	observers        sync.Map // observerKey -> prometheus.Observer
 }
 
 // Routes is a set of endpoints that registers itself on the server's mux.
@@ -104,11 +107,7 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 					writeJSON(sw, http.StatusInternalServerError, map[string]string{"error": "server_error", "error_description": "internal error"})
 				}
 			}
-			route := r.Pattern
-			if route == "" {
-				route = "unmatched"
-			}
-			s.Metrics.Latency.WithLabelValues(route, strconv.Itoa(sw.code)).Observe(time.Since(start).Seconds())
+			s.observer(r.Pattern, sw.code).Observe(time.Since(start).Seconds())
 		}()
 		next.ServeHTTP(sw, r)
 	})
@@ -155,6 +154,26 @@ func (s *Server) trusted(ip netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// observer returns the latency histogram of a route and status, resolved
+// once per pair (the label lookup is not free on the hot path).
+func (s *Server) observer(route string, code int) prometheus.Observer {
+	if route == "" {
+		route = "unmatched"
+	}
+	key := observerKey{route, code}
+	if o, ok := s.observers.Load(key); ok {
+		return o.(prometheus.Observer)
+	}
+	o := s.Metrics.Latency.WithLabelValues(route, strconv.Itoa(code))
+	s.observers.Store(key, o)
+	return o
+}
+
+type observerKey struct {
+	route string
+	code  int
 }
 
 type statusWriter struct {

@@ -34,6 +34,8 @@ type ratioReport struct {
 	P99CeilingMS float64        `json:"p99_ceiling_ms"`
 	TokenBytes   map[string]int `json:"token_bytes,omitempty"`
 	CeilingDoes  string         `json:"ceiling_does"`
+	// Runs are every run's ratio, lowest first, with -repeat.
+	Runs []float64 `json:"runs,omitempty"`
 }
 
 // argonReport is the password ceiling: the raw argon2id hash rate.
@@ -95,6 +97,13 @@ func (r *reporter) scenario(rep *report) {
 	if q := rep.Ratio; q != nil {
 		fmt.Fprintf(r.w, "  ratio      tokend does %s of the ceiling's ok/s; p99 %s vs %s; the ceiling %s\n",
 			pct(q.OKPerSec), msText(q.P99TokendMS), msText(q.P99CeilingMS), q.CeilingDoes)
+		if len(q.Runs) > 1 {
+			var runs []string
+			for _, x := range q.Runs {
+				runs = append(runs, pct(x))
+			}
+			fmt.Fprintf(r.w, "  runs       %d alternating runs, median reported; ratios %s\n", len(q.Runs), strings.Join(runs, " "))
+		}
 	}
 	if a := rep.Argon2; a != nil {
 		fmt.Fprintf(r.w, "  argon2id %8.1f hashes/s (%s; %d goroutines)  p50 %s  p99 %s per hash\n",
