@@ -14,6 +14,9 @@
 #   BENCH_SCENARIO=all  scenarios (-scenario)
 #   BENCH_JSON=0        1: JSON lines instead of text (-json)
 #   BENCH_CEILING=1     0: no in-process ceiling (-ceiling=false)
+#   BENCH_DB=           a store for tokend (--db) instead of a fresh SQLite
+#                       file: e.g. a postgres:// URL of an EMPTY database or
+#                       schema (search_path=...)
 #   BENCH_REPEAT=1      measure tokend and the ceiling N times alternately
 #                       and report the median ratio (-repeat)
 # With the defaults it takes about 3.5 minutes (9 scenarios, each measured
@@ -54,7 +57,7 @@ say "building tokend and tokend-bench..."
 (cd "$root" && go build -o "$tmp/tokend" ./cmd/tokend && go build -o "$tmp/tokend-bench" ./cmd/tokend-bench)
 say "built in ${SECONDS}s"
 
-db="sqlite:$tmp/tokend.db"
+db="${BENCH_DB:-sqlite:$tmp/tokend.db}"
 tokend() { "$tmp/tokend" "$@"; }
 
 # A loopback port nobody listens on (bash's /dev/tcp fails to connect).
@@ -98,7 +101,7 @@ if [[ -z $ready ]]; then
 	cat "$tmp/tokend.log" >&2
 	exit 1
 fi
-say "tokend serving at $url (log level warn, db $tmp/tokend.db)"
+say "tokend serving at $url (log level warn, db ${BENCH_DB:+a given store}${BENCH_DB:-$tmp/tokend.db})"
 
 # Provision with the CLI, against the same database, while the server runs.
 json_field() { sed -n "s/.*\"$1\": *\"\([^\"]*\)\".*/\1/p" | head -n1; }
@@ -126,6 +129,7 @@ echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: *//p' /proc/c
 echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) before the run; other work on the machine skews every figure"
 echo "go:      $(go version)"
 echo "tokend:  $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$root" && git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
+echo "store:   ${BENCH_DB:+PostgreSQL (BENCH_DB)}${BENCH_DB:-SQLite (a fresh file)}"
 echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "command: BENCH_C=$c BENCH_D=$d BENCH_WARMUP=$warmup BENCH_SCENARIO=$scenario BENCH_REPEAT=$repeat bench/run.sh"
 echo
