@@ -40,6 +40,7 @@ type ceiling struct {
 	// tokenBytes and describe say what it signs, for the report.
 	tokenBytes map[string]int
 	describe   string
+	stop       func() // a ceiling in a child process
 }
 
 // startCeiling starts, on 127.0.0.1:0, a server that answers like tokend
@@ -108,6 +109,10 @@ func startCeiling(kind ceilingKind, sample []byte, header http.Header) (*ceiling
 }
 
 func (c *ceiling) close() {
+	if c.stop != nil {
+		c.stop()
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	c.srv.Shutdown(ctx)

@@ -50,19 +50,21 @@ const (
 
 // config is everything tokend-bench can be told.
 type config struct {
-	url        string
-	scenarios  string
-	c          int
-	d, warmup  time.Duration
-	timeout    time.Duration
-	ceiling    bool
-	repeat     int
-	json       bool
-	creds      creds
-	argon      argonParams
-	argonMem   uint
-	argonTime  uint
-	argonLanes uint
+	url       string
+	scenarios string
+	c         int
+	d, warmup time.Duration
+	timeout   time.Duration
+	ceiling   bool
+	repeat    int
+
+	ceilingInProcess bool
+	json             bool
+	creds            creds
+	argon            argonParams
+	argonMem         uint
+	argonTime        uint
+	argonLanes       uint
 
 	base string // url without a trailing slash
 	list []*scenario
@@ -84,6 +86,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "timeout of one request")
 	fs.BoolVar(&c.ceiling, "ceiling", true, "also measure the in-process ceiling and print tokend's figures as a ratio of it")
 	fs.BoolVar(&c.json, "json", false, "print one JSON object per scenario")
+	fs.BoolVar(&c.ceilingInProcess, "ceiling-in-process", false, "run the ceiling server inside this process instead of a process of its own (as tokend is)")
 	fs.IntVar(&c.repeat, "repeat", 1, "measure tokend and the ceiling this many times, alternately, and report the run with the median ratio (for noisy machines)")
 	fs.StringVar(&c.creds.clientID, "client-id", "", "confidential client id (client_credentials, introspect, taiki)")
 	fs.StringVar(&c.creds.clientSecret, "client-secret", "", "its secret (prefer TOKEND_BENCH_CLIENT_SECRET)")
@@ -167,6 +170,13 @@ func (e usageError) Error() string { return e.msg }
 var errSomeFailed = errors.New("some scenarios could not run")
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == ceilingChildArg {
+		if err := ceilingChild(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintf(os.Stderr, "tokend-bench: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -294,7 +304,11 @@ func (b *bench) scenario(ctx context.Context, s *scenario) *report {
 	if s.ceiling == ceilArgon2 {
 		return rep
 	}
-	ceil, err := startCeiling(s.ceiling, p.sample, p.sampleHeader)
+	start := startCeilingProcess
+	if cfg.ceilingInProcess {
+		start = startCeiling
+	}
+	ceil, err := start(s.ceiling, p.sample, p.sampleHeader)
 	if err != nil {
 		rep.CeilingError = err.Error()
 		return rep
@@ -312,7 +326,13 @@ func (b *bench) scenario(ctx context.Context, s *scenario) *report {
 	type pair struct{ t, c *summary }
 	pairs := []pair{{rep.Tokend, rep.Ceiling}}
 	for i := 1; i < cfg.repeat && ctx.Err() == nil; i++ {
-		t := runLoad(ctx, lc, s.calls(p, tokend, cfg.c)).summary()
+		// A fresh plan: stateful scenarios (refresh_token) must not replay
+		// tokens the last run already rotated.
+		fresh, err := s.prepare(ctx, tokend, cfg.creds, cfg.c)
+		if err != nil {
+			break
+		}
+		t := runLoad(ctx, lc, s.calls(fresh, tokend, cfg.c)).summary()
 		c := runLoad(ctx, lc, s.calls(&cp, target, cfg.c)).summary()
 		pairs = append(pairs, pair{t, c})
 	}
