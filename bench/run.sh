@@ -101,7 +101,7 @@ if [[ -z $ready ]]; then
 	cat "$tmp/tokend.log" >&2
 	exit 1
 fi
-say "tokend serving at $url (log level warn, db ${BENCH_DB:+a given store}${BENCH_DB:-$tmp/tokend.db})"
+say "tokend serving at $url (log level warn)"
 
 # Provision with the CLI, against the same database, while the server runs.
 json_field() { sed -n "s/.*\"$1\": *\"\([^\"]*\)\".*/\1/p" | head -n1; }
@@ -129,7 +129,7 @@ echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: *//p' /proc/c
 echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) before the run; other work on the machine skews every figure"
 echo "go:      $(go version)"
 echo "tokend:  $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$root" && git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
-echo "store:   ${BENCH_DB:+PostgreSQL (BENCH_DB)}${BENCH_DB:-SQLite (a fresh file)}"
+if [[ -n ${BENCH_DB:-} ]]; then echo "store:   BENCH_DB (${BENCH_DB%%:*})"; else echo "store:   SQLite (a fresh file)"; fi
 echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "command: BENCH_C=$c BENCH_D=$d BENCH_WARMUP=$warmup BENCH_SCENARIO=$scenario BENCH_REPEAT=$repeat bench/run.sh"
 echo
