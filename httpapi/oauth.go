@@ -246,19 +246,8 @@ func (s *Server) token(r *http.Request, p *params) (*grant.Issued, error) {
 // expired tokens get 200 like any other (§2.2).
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(grant.WithDialect(r.Context(), grant.DialectOAuth))
-	p, err := parseParams(w, r)
-	if err != nil {
-		s.oauthError(w, r, err)
-		return
-	}
-	client, err := s.Engine.AuthenticateClient(r.Context(), p.clientID, p.secret, true)
-	if err != nil {
-		s.oauthError(w, r, err)
-		return
-	}
-	tok := p.get("token")
-	if tok == "" {
-		s.oauthError(w, r, tokend.Errorf(tokend.EINVALID, "token is required"))
+	client, tok, ok := s.tokenRequest(w, r, true)
+	if !ok {
 		return
 	}
 	if err := s.Engine.Revoke(r.Context(), client, tok); err != nil {
@@ -269,23 +258,34 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// handleIntrospect serves POST /oauth2/introspect (RFC 7662). The caller
-// must authenticate as a confidential client; anything that is not an
-// active token gets {"active": false} and nothing else (§2.2).
-func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+// tokenRequest reads a request about a token (revocation, introspection):
+// the client's credentials and the token parameter. It answers the request
+// itself when it returns ok=false.
+func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request, allowPublic bool) (*tokend.ClientApp, string, bool) {
 	p, err := parseParams(w, r)
 	if err != nil {
 		s.oauthError(w, r, err)
-		return
+		return nil, "", false
 	}
-	client, err := s.Engine.AuthenticateClient(r.Context(), p.clientID, p.secret, false)
+	client, err := s.Engine.AuthenticateClient(r.Context(), p.clientID, p.secret, allowPublic)
 	if err != nil {
 		s.oauthError(w, r, err)
-		return
+		return nil, "", false
 	}
 	tok := p.get("token")
 	if tok == "" {
 		s.oauthError(w, r, tokend.Errorf(tokend.EINVALID, "token is required"))
+		return nil, "", false
+	}
+	return client, tok, true
+}
+
+// handleIntrospect serves POST /oauth2/introspect (RFC 7662). The caller
+// must authenticate as a confidential client; anything that is not an
+// active token gets {"active": false} and nothing else (§2.2).
+func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	client, tok, ok := s.tokenRequest(w, r, false)
+	if !ok {
 		return
 	}
 	in, err := s.Engine.Introspect(r.Context(), client, tok)
