@@ -632,12 +632,6 @@ type failure struct {
 	bug        string
 }
 
-// bug marks f as showing a bug, so that it is skipped.
-func bug(f failure, why string) failure {
-	f.bug = why
-	return f
-}
-
 // TestEveryFailureCounts: each kind of failed credential or token check,
 // at every dialect, counts toward the per-IP limit on its own.
 func TestEveryFailureCounts(t *testing.T) {

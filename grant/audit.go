@@ -3,7 +3,6 @@ package grant
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/tokend/tokend"
@@ -20,7 +19,6 @@ type Auditor struct {
 	metrics *metrics.Metrics
 	ch      chan tokend.AuditEvent
 	flushed chan chan struct{}
-	once    sync.Once
 	done    chan struct{}
 }
 

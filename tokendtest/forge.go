@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -126,9 +125,10 @@ func (f *Forger) Forgeries(genuine string) []Forgery {
 	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
 	jwksBody := f.e.Do("GET", "/.well-known/jwks.json", "", "").Body
 	now := f.e.Clock.Now()
+	point, _ := attacker.PublicKey.Bytes() // 0x04 | X | Y
 	attackerJWK := map[string]any{
 		"kty": "EC", "crv": "P-256",
-		"x": b64.EncodeToString(pad32(attacker.PublicKey.X)), "y": b64.EncodeToString(pad32(attacker.PublicKey.Y)),
+		"x": b64.EncodeToString(point[1:33]), "y": b64.EncodeToString(point[33:65]),
 	}
 	parts := strings.Split(genuine, ".")
 	flip := func(s string, i int) string {
@@ -177,11 +177,6 @@ func (f *Forger) Forgeries(genuine string) []Forgery {
 		{"JSON serialization", `{"payload":"` + parts[1] + `","protected":"` + parts[0] + `","signature":"` + parts[2] + `"}`},
 		{"garbage", "not-a-token"},
 	}
-}
-
-func pad32(n *big.Int) []byte {
-	b := make([]byte, 32)
-	return n.FillBytes(b)
 }
 
 func otherKid(o *Env) string {
