@@ -219,7 +219,7 @@ func TestGracefulShutdown(t *testing.T) {
 		resp.Body.Close()
 		result <- fmt.Sprint(resp.StatusCode)
 	}()
-	time.Sleep(300 * time.Millisecond) // let the request reach the server
+	time.Sleep(500 * time.Millisecond) // let the request reach the server (its hash takes seconds)
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
