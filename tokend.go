@@ -165,7 +165,6 @@ type Store interface {
 	// RevokeToken denies the access token with this jti until it expires
 	// (and records a ChangeToken when it was not revoked yet).
 	RevokeToken(ctx context.Context, jti string, expiresAt time.Time) error
-	TokenRevoked(ctx context.Context, jti string) (bool, error)
 	// Revoked returns what is revoked and not yet expired at now: the
 	// jtis of revoked access tokens and the ids of revoked sessions. A
 	// server keeps them in memory and follows Changes from there.

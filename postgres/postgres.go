@@ -711,17 +711,6 @@ func (s *Store) Revoked(ctx context.Context, now time.Time) (tokens, sessions []
 	return tokens, sessions, nil
 }
 
-func (s *Store) TokenRevoked(ctx context.Context, jti string) (bool, error) {
-	if unstorable(jti) {
-		return false, nil
-	}
-	return one(ctx, s, "token revoked", func(row scanner) (bool, error) {
-		var ok bool
-		err := row.Scan(&ok)
-		return ok, err
-	}, `SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1)`, jti)
-}
-
 // Settings, changes, housekeeping.
 
 func scanBytes(row scanner) ([]byte, error) {

@@ -582,15 +582,6 @@ func (s *Store) Revoked(ctx context.Context, now time.Time) (tokens, sessions []
 	return tokens, sessions, nil
 }
 
-func (s *Store) TokenRevoked(ctx context.Context, jti string) (bool, error) {
-	var one int
-	err := s.row(ctx, `SELECT 1 FROM revoked_tokens WHERE jti = ?`, jti).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil, wrap("token revoked", err)
-}
-
 // Settings, changes, housekeeping.
 
 func (s *Store) Secret(ctx context.Context, name string, gen func() ([]byte, error)) ([]byte, error) {
