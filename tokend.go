@@ -189,6 +189,18 @@ type Store interface {
 	Failures(ctx context.Context, key string) (FailureCount, error)
 	// ResetFailures forgets the counter key.
 	ResetFailures(ctx context.Context, key string) error
+	// ReserveAttempts counts one attempt against each counter before the
+	// credential it guards is checked, atomically across processes and in
+	// one round trip, so that concurrent guesses cannot all pass a check
+	// made before any of them failed. An attempt the counter refuses (see
+	// Attempt) changes nothing. The result has one Reservation per attempt,
+	// in order.
+	ReserveAttempts(ctx context.Context, at time.Time, attempts []Attempt) ([]Reservation, error)
+	// SettleAttempts ends reservations made at `at` whose credential turned
+	// out right or was never checked: the counters in release lose the one
+	// attempt (unless they restarted since), the counters in reset are
+	// forgotten. One round trip.
+	SettleAttempts(ctx context.Context, at time.Time, release, reset []string) error
 
 	// AppendAudit stores audit events, in one transaction.
 	AppendAudit(ctx context.Context, events []AuditEvent) error
@@ -204,6 +216,43 @@ type FailureCount struct {
 	Count int
 	Since time.Time // when the current window began
 	Last  time.Time // the latest failure
+}
+
+// Attempt is one reservation against a failure counter (Store.ReserveAttempts).
+// The counter admits the attempt, and counts it, while it holds fewer than
+// Limit attempts, when its window began more than Window ago (it starts
+// again at one), or when the lock that Limit started has run out: the lock
+// lasts LockBase from the latest counted attempt, doubled for each attempt
+// past Limit, at most LockMax. With LockBase zero the lock lasts until the
+// window ends.
+type Attempt struct {
+	Key      string
+	Window   time.Duration
+	Limit    int
+	LockBase time.Duration
+	LockMax  time.Duration
+}
+
+// LockedUntil is when a counter in state f admits attempts again (zero if
+// it does now).
+func (a Attempt) LockedUntil(f FailureCount) time.Time {
+	if a.Limit <= 0 || f.Count < a.Limit {
+		return time.Time{}
+	}
+	if a.LockBase <= 0 {
+		return f.Since.Add(a.Window)
+	}
+	d := a.LockBase
+	for i := a.Limit; i < f.Count && d < a.LockMax; i++ {
+		d *= 2
+	}
+	return f.Last.Add(min(d, a.LockMax))
+}
+
+// Reservation is what a counter said to one Attempt.
+type Reservation struct {
+	Admitted bool
+	FailureCount
 }
 
 // AuditEvent is one entry of the audit trail. It never holds a secret,

@@ -75,6 +75,9 @@ func Run(t *testing.T, open func(t *testing.T) tokend.Store) {
 		{"Failures", []test{
 			{"CountAndWindow", testFailuresCountAndWindow},
 			{"Concurrent", testFailuresConcurrent},
+			{"ReserveLimitAndLock", testReserveLimitAndLock},
+			{"ReserveConcurrent", testReserveConcurrent},
+			{"Settle", testSettleAttempts},
 		}},
 		{"Audit", []test{
 			{"AppendAndList", testAuditAppendAndList},

@@ -1,0 +1,75 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tokend/tokend"
+)
+
+// reserveQuery counts an attempt only if the counter admits it (see
+// tokend.Attempt) and always returns the counter: the upserted row when
+// admitted, else the row as it stands (the outer SELECT sees the snapshot
+// before the CTE, which is the row unchanged). $1 key, $2 at, $3 at minus
+// the window, $4 limit, $5 lock base, $6 lock max (microseconds).
+const reserveQuery = `WITH up AS (
+	INSERT INTO failures (key, count, since, last) VALUES ($1, 1, $2, $2)
+	ON CONFLICT (key) DO UPDATE SET
+		count = CASE WHEN failures.since < $3 THEN 1 ELSE failures.count + 1 END,
+		since = CASE WHEN failures.since < $3 THEN $2 ELSE failures.since END,
+		last = $2
+	WHERE failures.since < $3 OR failures.count < $4
+		OR ($5::bigint > 0 AND failures.last + LEAST($6::bigint, $5::bigint << LEAST(failures.count - $4, 30)) * interval '1 microsecond' <= $2)
+	RETURNING count, since, last
+)
+SELECT count, since, last, true FROM up
+UNION ALL
+SELECT count, since, last, false FROM failures WHERE key = $1 AND NOT EXISTS (SELECT 1 FROM up)`
+
+// ReserveAttempts sends every reservation in one batch: one round trip.
+func (s *Store) ReserveAttempts(ctx context.Context, at time.Time, attempts []tokend.Attempt) ([]tokend.Reservation, error) {
+	for _, a := range attempts {
+		if unstorable(a.Key) {
+			return nil, &tokend.Error{Code: tokend.EINVALID, Message: "unstorable key"}
+		}
+	}
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	b := &pgx.Batch{}
+	for _, a := range attempts {
+		b.Queue(reserveQuery, a.Key, at, at.Add(-a.Window), a.Limit, a.LockBase.Microseconds(), a.LockMax.Microseconds())
+	}
+	res := s.pool.SendBatch(ctx, b)
+	defer res.Close()
+	out := make([]tokend.Reservation, len(attempts))
+	for i := range attempts {
+		r := &out[i]
+		if err := res.QueryRow().Scan(&r.Count, &r.Since, &r.Last, &r.Admitted); err != nil {
+			return nil, wrap("reserve attempts", err)
+		}
+		r.Since, r.Last = r.Since.UTC(), r.Last.UTC()
+	}
+	return out, wrap("reserve attempts", res.Close())
+}
+
+// SettleAttempts releases and resets counters in one batch.
+func (s *Store) SettleAttempts(ctx context.Context, at time.Time, release, reset []string) error {
+	if len(release) == 0 && len(reset) == 0 {
+		return nil
+	}
+	if unstorable(release...) || unstorable(reset...) {
+		return nil
+	}
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	b := &pgx.Batch{}
+	for _, k := range release {
+		b.Queue(`UPDATE failures SET count = count - 1 WHERE key = $1 AND count > 0 AND since <= $2`, k, at)
+	}
+	for _, k := range reset {
+		b.Queue(`DELETE FROM failures WHERE key = $1`, k)
+	}
+	return wrap("settle attempts", s.pool.SendBatch(ctx, b).Close())
+}
