@@ -492,6 +492,9 @@ type throttled struct {
 	ok      func(t *testing.T, r response)
 	refused answer
 	bug     string // why the refusal is skipped, if it shows a bug
+	// token: the request presents only a token (no password or client
+	// secret), so the per-IP limit never refuses it.
+	token bool
 }
 
 // genuine holds live tokens of every kind, obtained from no address in
@@ -536,25 +539,25 @@ func (e *env) places(t *testing.T, g genuine) []throttled {
 		}
 	}
 	return []throttled{
-		{"atoti Basic", func(ip string) response { return e.atotiBasic(aliceName, alicePassword, ip) }, ok("token"), atoti429, ""},
-		{"atoti Bearer", func(ip string) response { return e.atotiBearer("Bearer", g.atoti, ip) }, ok("token"), atoti429, ""},
-		{"atoti Jwt", func(ip string) response { return e.atotiBearer("Jwt", g.atoti, ip) }, ok("token"), atoti429, ""},
-		{"simplejwt obtain", func(ip string) response { return e.sjObtain(aliceName, alicePassword, ip) }, ok("refresh", "access"), sj429, ""},
-		{"simplejwt refresh", func(ip string) response { return e.sjRefresh(g.sjRefresh, ip) }, ok("access"), sj429, ""},
-		{"simplejwt verify", func(ip string) response { return e.sjVerify(g.sjAccess, ip) }, empty, sj429, ""},
+		{"atoti Basic", func(ip string) response { return e.atotiBasic(aliceName, alicePassword, ip) }, ok("token"), atoti429, "", false},
+		{"atoti Bearer", func(ip string) response { return e.atotiBearer("Bearer", g.atoti, ip) }, ok("token"), atoti429, "", true},
+		{"atoti Jwt", func(ip string) response { return e.atotiBearer("Jwt", g.atoti, ip) }, ok("token"), atoti429, "", true},
+		{"simplejwt obtain", func(ip string) response { return e.sjObtain(aliceName, alicePassword, ip) }, ok("refresh", "access"), sj429, "", false},
+		{"simplejwt refresh", func(ip string) response { return e.sjRefresh(g.sjRefresh, ip) }, ok("access"), sj429, "", true},
+		{"simplejwt verify", func(ip string) response { return e.sjVerify(g.sjAccess, ip) }, empty, sj429, "", true},
 		{"simplejwt blacklist", func(ip string) response {
 			// A fresh session each time, as blacklisting ends it; a
 			// failed login here leaves rt empty, and the check fails.
 			var pair struct{ Refresh string }
 			json.Unmarshal(e.sjObtain(aliceName, alicePassword, "").Body, &pair)
 			return e.sjBlacklist(pair.Refresh, ip)
-		}, empty, sj429, ""},
-		{"ocm login", func(ip string) response { return e.ocmLogin(aliceName, alicePassword, ip) }, ok("accessToken", "refreshToken"), ocm429, ""},
-		{"ocm refresh", func(ip string) response { return e.ocmRefresh(g.ocmRef, "", ip) }, ok("accessToken", "refreshToken"), ocm429, ""},
-		{"ocm refresh with Basic", func(ip string) response { return e.ocmRefresh(g.ocmRef, basic(aliceName, alicePassword), ip) }, ok("accessToken", "refreshToken"), ocm429, ""},
-		{"taiki", func(ip string) response { return e.taikiToken(e.clientID, e.clientSecret, ip) }, ok("access_token", "taiki_user_id"), taiki429, ""},
-		{"oauth client_credentials", func(ip string) response { return e.oauth(ip, "grant_type", "client_credentials") }, ok("access_token"), oauthIP429, ""},
-		{"oauth password", func(ip string) response { return e.oauthPassword(aliceName, alicePassword, ip) }, ok("access_token"), oauthIP429, ""},
+		}, empty, sj429, "", true},
+		{"ocm login", func(ip string) response { return e.ocmLogin(aliceName, alicePassword, ip) }, ok("accessToken", "refreshToken"), ocm429, "", false},
+		{"ocm refresh", func(ip string) response { return e.ocmRefresh(g.ocmRef, "", ip) }, ok("accessToken", "refreshToken"), ocm429, "", true},
+		{"ocm refresh with Basic", func(ip string) response { return e.ocmRefresh(g.ocmRef, basic(aliceName, alicePassword), ip) }, ok("accessToken", "refreshToken"), ocm429, "", false},
+		{"taiki", func(ip string) response { return e.taikiToken(e.clientID, e.clientSecret, ip) }, ok("access_token", "taiki_user_id"), taiki429, "", false},
+		{"oauth client_credentials", func(ip string) response { return e.oauth(ip, "grant_type", "client_credentials") }, ok("access_token"), oauthIP429, "", false},
+		{"oauth password", func(ip string) response { return e.oauthPassword(aliceName, alicePassword, ip) }, ok("access_token"), oauthIP429, "", false},
 	}
 }
 
@@ -571,10 +574,11 @@ func (e *env) unsigned() string {
 
 var rateLimits = grant.Limits{RateLimit: 5, RateWindow: time.Minute}
 
-// TestRateLimitAcrossDialects: failed credential and token checks at any
-// dialect count toward one per-IP limit; past it every dialect refuses that
-// address with 429, Retry-After and its own body, while other addresses
-// are served and correct traffic is never counted.
+// TestRateLimitAcrossDialects: failed password and client-secret checks at
+// any dialect count toward one per-IP limit; past it every dialect refuses
+// that address's password and client-secret checks with 429, Retry-After
+// and its own body, while requests that present a token, other addresses
+// and correct traffic are served.
 func TestRateLimitAcrossDialects(t *testing.T) {
 	e := newEnv(t, rateLimits, "127.0.0.1/32")
 	const attacker, other = "203.0.113.1", "203.0.113.2"
@@ -586,7 +590,6 @@ func TestRateLimitAcrossDialects(t *testing.T) {
 			p.ok(t, p.do(attacker))
 		}
 	}
-	forged := e.unsigned()
 	failures := []struct {
 		name string
 		do   func() response
@@ -595,13 +598,26 @@ func TestRateLimitAcrossDialects(t *testing.T) {
 		{"wrong Basic at atoti", func() response { return e.atotiBasic(aliceName, "wrong", attacker) }, atoti401},
 		{"wrong api_secret at taiki", func() response { return e.taikiToken(e.clientID, "wrong", attacker) }, taiki401},
 		{"wrong password at simplejwt", func() response { return e.sjObtain(aliceName, "wrong", attacker) }, sjBadLogin},
-		{"forged bearer at atoti", func() response { return e.atotiBearer("Bearer", forged, attacker) }, atoti401},
 		{"wrong Basic at ocm", func() response { return e.ocmLogin(aliceName, "wrong", attacker) }, ocmBadLogin},
+		{"unknown user at atoti", func() response { return e.atotiBasic("nobody", "wrong", attacker) }, atoti401},
 	}
+	// Forged tokens are refused as such and never count.
+	forged := e.unsigned()
+	for range 3 * rateLimits.RateLimit {
+		atoti401.check(t, e.atotiBearer("Bearer", forged, attacker))
+	}
+	p0 := places[len(places)-1]
+	p0.ok(t, p0.do(attacker))
 	for _, f := range failures[:rateLimits.RateLimit] {
 		f.want.check(t, f.do())
 	}
 	for _, p := range places {
+		if p.token {
+			t.Run(p.name+" serves the address: a token is no guess", func(t *testing.T) {
+				p.ok(t, p.do(attacker))
+			})
+			continue
+		}
 		t.Run(p.name+" refuses the address", func(t *testing.T) {
 			if p.bug != "" {
 				t.Skip("BUG: " + p.bug)
@@ -632,11 +648,43 @@ type failure struct {
 	bug        string
 }
 
-// TestEveryFailureCounts: each kind of failed credential or token check,
-// at every dialect, counts toward the per-IP limit on its own.
-func TestEveryFailureCounts(t *testing.T) {
+// TestForgedTokensNeverCount: a token cannot be guessed, so a forged,
+// expired or broken one at any dialect never counts toward the per-IP
+// limit, and is refused as a bad token, never with 429 (one broken
+// service behind a shared address must not lock everyone out).
+func TestForgedTokensNeverCount(t *testing.T) {
 	e := newEnv(t, rateLimits, "127.0.0.1/32")
 	forged := e.unsigned()
+	cases := []struct {
+		name string
+		do   func(ip string) response
+		want answer
+	}{
+		{"forged Bearer at atoti", func(ip string) response { return e.atotiBearer("Bearer", forged, ip) }, atoti401},
+		{"forged Jwt at atoti", func(ip string) response { return e.atotiBearer("Jwt", forged, ip) }, atoti401},
+		{"forged refresh at simplejwt", func(ip string) response { return e.sjRefresh(forged, ip) }, sjBadToken},
+		{"forged token at simplejwt verify", func(ip string) response { return e.sjVerify(forged, ip) }, sjBadToken},
+		{"forged refresh at simplejwt blacklist", func(ip string) response { return e.sjBlacklist(forged, ip) }, sjBadToken},
+		{"forged refreshToken at ocm", func(ip string) response { return e.ocmRefresh(forged, "", ip) }, ocmBadRefresh},
+		{"forged refreshToken at ocm with Basic", func(ip string) response {
+			return e.ocmRefresh(forged, basic(aliceName, alicePassword), ip)
+		}, ocmBadRefresh},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ip := fmt.Sprintf("198.51.100.%d", 100+i)
+			for range 4 * rateLimits.RateLimit {
+				c.want.check(t, c.do(ip))
+			}
+			wantOK(t, e.taikiToken(e.clientID, e.clientSecret, ip), "access_token")
+		})
+	}
+}
+
+// TestEveryFailureCounts: each kind of failed password or client-secret
+// check, at every dialect, counts toward the per-IP limit on its own.
+func TestEveryFailureCounts(t *testing.T) {
+	e := newEnv(t, rateLimits, "127.0.0.1/32")
 	const ghostClient = "00000000-0000-4000-8000-000000000000" // no such app
 	atoti := func(do func(ip string) response) failure { return failure{do: do, want: atoti401, over: atoti429} }
 	sj := func(do func(ip string) response, want answer) failure {
@@ -652,17 +700,8 @@ func TestEveryFailureCounts(t *testing.T) {
 	}{
 		{"wrong password at atoti", atoti(func(ip string) response { return e.atotiBasic(aliceName, "wrong", ip) })},
 		{"unknown user at atoti", atoti(func(ip string) response { return e.atotiBasic("nobody", "wrong", ip) })},
-		{"forged Bearer at atoti", atoti(func(ip string) response { return e.atotiBearer("Bearer", forged, ip) })},
-		{"forged Jwt at atoti", atoti(func(ip string) response { return e.atotiBearer("Jwt", forged, ip) })},
 		{"wrong password at simplejwt", sj(func(ip string) response { return e.sjObtain(aliceName, "wrong", ip) }, sjBadLogin)},
-		{"forged refresh at simplejwt", sj(func(ip string) response { return e.sjRefresh(forged, ip) }, sjBadToken)},
-		{"forged token at simplejwt verify", sj(func(ip string) response { return e.sjVerify(forged, ip) }, sjBadToken)},
-		{"forged refresh at simplejwt blacklist", sj(func(ip string) response { return e.sjBlacklist(forged, ip) }, sjBadToken)},
 		{"wrong password at ocm", ocmF(func(ip string) response { return e.ocmLogin(aliceName, "wrong", ip) }, ocmBadLogin)},
-		{"forged refreshToken at ocm", ocmF(func(ip string) response { return e.ocmRefresh(forged, "", ip) }, ocmBadRefresh)},
-		{"forged refreshToken at ocm with Basic", ocmF(func(ip string) response {
-			return e.ocmRefresh(forged, basic(aliceName, alicePassword), ip)
-		}, ocmBadRefresh)},
 		{"wrong api_secret at taiki", taikiF(func(ip string) response { return e.taikiToken(e.clientID, "wrong", ip) })},
 		{"unknown api_key at taiki", taikiF(func(ip string) response { return e.taikiToken(ghostClient, "wrong", ip) })},
 		{"non-UUID api_key at taiki", taikiF(func(ip string) response { return e.taikiToken("not-a-uuid", "wrong", ip) })},

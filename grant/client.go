@@ -64,7 +64,7 @@ func (e *Engine) RefuseClient(ctx context.Context) error {
 // clientFailed records a failed client authentication.
 func (e *Engine) clientFailed(ctx context.Context, clientID string) {
 	e.audit(ctx, "client.auth_failed", clientID, clientID, "failure", "")
-	e.failed(ctx, "client")
+	e.secretFailed(ctx, "client")
 }
 
 // HashClientSecret hashes a client secret with this install's pepper.

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"sync"
 	"time"
 
@@ -22,9 +23,12 @@ type Limits struct {
 	LockoutThreshold int
 	LockoutBase      time.Duration
 	LockoutMax       time.Duration
-	// RateLimit failed credential or token checks per RateWindow from one
-	// client IP (0: no limit) refuse that IP's credential checks until the
-	// window ends. Correctly authenticated traffic never counts.
+	// RateLimit failed guessable-secret checks (passwords, client secrets,
+	// and logins refused by a lockout) per RateWindow from one client IP
+	// (0: no limit) refuse that IP's password and client-secret checks
+	// until the window ends. Correct credentials never count, and neither
+	// do tokens, which cannot be guessed: a request that presents a token
+	// is never refused by this limit.
 	RateLimit  int
 	RateWindow time.Duration
 }
@@ -47,58 +51,134 @@ type guard struct {
 
 // accountKey names an account's failure counter: a keyed hash of the
 // username, so that unknown names (often a password typed in the wrong
-// field) are not stored.
+// field) are never stored, in the counters or the audit trail.
 func (e *Engine) accountKey(username string) string {
 	m := hmac.New(sha256.New, e.pepper)
 	m.Write([]byte("account:" + username))
 	return "acct:" + hex.EncodeToString(m.Sum(nil)[:20])
 }
 
-// lockedUntil is when an account with counter f is unlocked (zero if not locked).
-func (e *Engine) lockedUntil(f tokend.FailureCount) time.Time {
+func (e *Engine) accountAttempt(key string) tokend.Attempt {
 	l := e.cfg.Limits
-	if l.LockoutThreshold <= 0 || f.Count < l.LockoutThreshold {
-		return time.Time{}
-	}
-	d := l.LockoutBase
-	for i := l.LockoutThreshold; i < f.Count && d < l.LockoutMax; i++ {
-		d *= 2
-	}
-	return f.Last.Add(min(d, l.LockoutMax))
+	return tokend.Attempt{Key: key, Window: accountWindow, Limit: l.LockoutThreshold, LockBase: l.LockoutBase, LockMax: l.LockoutMax}
 }
 
-// checkAccount refuses a login to a locked account, before any hashing.
-func (e *Engine) checkAccount(ctx context.Context, key, username string) (tokend.FailureCount, error) {
-	if e.cfg.Limits.LockoutThreshold <= 0 {
-		return tokend.FailureCount{}, nil
+func (e *Engine) ipAttempt(ip string) tokend.Attempt {
+	l := e.cfg.Limits
+	return tokend.Attempt{Key: "ip:" + ip, Window: l.RateWindow, Limit: l.RateLimit}
+}
+
+// loginAttempt is a password check's reservation against the account's
+// and the client IP's failure counters, taken before the password is
+// hashed: concurrent guesses are counted as they start, so that at most
+// LockoutThreshold of them (plus those already hashing on other nodes)
+// are ever evaluated per lock period, however many arrive at once.
+type loginAttempt struct {
+	at      time.Time
+	key     string // the account's counter
+	account bool   // the account's counter holds this attempt
+	ip      string // the IP's counter key, if it holds this attempt
+	counts  tokend.Reservation
+	ipCount int
+}
+
+// reserveLogin reserves a login attempt, or refuses it: ETOOMANY when the
+// client IP is over its limit or the account is locked. A refusal by the
+// lockout still counts against the IP, so a flood against a locked name is
+// soon refused by the per-IP limit.
+func (e *Engine) reserveLogin(ctx context.Context, key string) (*loginAttempt, error) {
+	if err := e.checkIP(ctx); err != nil {
+		return nil, err
 	}
-	f, err := e.store.Failures(ctx, key)
+	la := &loginAttempt{at: e.now(), key: key}
+	l := e.cfg.Limits
+	ip := tokend.ClientIP(ctx)
+	var attempts []tokend.Attempt
+	iAcct, iIP := -1, -1
+	if l.LockoutThreshold > 0 {
+		iAcct = len(attempts)
+		attempts = append(attempts, e.accountAttempt(key))
+	}
+	if ip != "" && l.RateLimit > 0 {
+		iIP = len(attempts)
+		attempts = append(attempts, e.ipAttempt(ip))
+	}
+	if len(attempts) == 0 {
+		return la, nil
+	}
+	rs, err := e.store.ReserveAttempts(ctx, la.at, attempts)
 	if err != nil {
-		return f, err
+		return nil, fmt.Errorf("reserve login attempt: %w", err)
 	}
-	if until := e.lockedUntil(f); e.now().Before(until) {
-		e.audit(ctx, "login.locked", username, "", "denied", "")
-		return f, &tokend.Error{Code: tokend.ETOOMANY, Field: "username", Message: errLockedMessage, RetryAfter: until.Sub(e.now())}
+	if iAcct >= 0 {
+		la.account, la.counts = rs[iAcct].Admitted, rs[iAcct]
 	}
-	return f, nil
-}
-
-// loginFailed counts a failed login against the account and the IP.
-func (e *Engine) loginFailed(ctx context.Context, key, username string) {
-	e.audit(ctx, "login.failed", username, "", "failure", "")
-	if e.cfg.Limits.LockoutThreshold > 0 {
-		f, err := e.store.RecordFailure(ctx, key, e.now(), accountWindow)
-		if err != nil {
-			e.log.Warn("record failed login", "err", err)
-		} else if f.Count == e.cfg.Limits.LockoutThreshold {
-			e.log.Warn("account locked after failed logins", "failures", f.Count)
-			e.audit(ctx, "account.locked", username, "", "denied", "")
+	if iIP >= 0 && rs[iIP].Admitted {
+		la.ip, la.ipCount = attempts[iIP].Key, rs[iIP].Count
+	}
+	switch {
+	case iIP >= 0 && !rs[iIP].Admitted:
+		// Over the IP's limit (perhaps on another node): nothing is
+		// evaluated, so the account gets its reservation back.
+		la.ip = ""
+		e.settleLogin(ctx, la, false)
+		until := attempts[iIP].LockedUntil(rs[iIP].FailureCount)
+		e.throttle(ctx, ip, until, rs[iIP].Count)
+		return nil, e.ipLimited(until)
+	case iAcct >= 0 && !rs[iAcct].Admitted:
+		e.audit(ctx, "login.locked", key, "", "denied", "")
+		e.countGuard("login_locked")
+		if la.ip != "" && la.ipCount >= l.RateLimit {
+			e.throttle(ctx, ip, la.at.Add(l.RateWindow), la.ipCount)
 		}
+		until := attempts[iAcct].LockedUntil(rs[iAcct].FailureCount)
+		return nil, &tokend.Error{Code: tokend.ETOOMANY, Field: "username", Message: errLockedMessage, RetryAfter: until.Sub(la.at)}
 	}
-	e.failed(ctx, "login")
+	return la, nil
 }
 
-// checkIP refuses a credential check from an IP over the failure limit.
+// settleLogin ends a reservation whose password was right (ok: the
+// account's failures are forgotten) or was never checked (the attempt is
+// taken back from both counters).
+func (e *Engine) settleLogin(ctx context.Context, la *loginAttempt, ok bool) {
+	var release, reset []string
+	if la.ip != "" {
+		release = append(release, la.ip)
+	}
+	switch {
+	case la.account && ok:
+		reset = append(reset, la.key)
+	case la.account:
+		release = append(release, la.key)
+	}
+	if err := e.store.SettleAttempts(context.WithoutCancel(ctx), la.at, release, reset); err != nil {
+		e.log.Warn("settle login attempt", "err", err)
+	}
+}
+
+// loginFailed keeps a failed login's reservation: it counts against the
+// account and the IP. The audit trail names the account by its counter's
+// keyed hash and, when the name exists, the user's id; never by the name
+// typed, which may be a password typed into the wrong field.
+func (e *Engine) loginFailed(ctx context.Context, la *loginAttempt, u *tokend.User) {
+	subject := la.key
+	if u != nil {
+		subject = u.ID
+	}
+	e.audit(ctx, "login.failed", subject, "", "failure", "account="+la.key)
+	if la.account && la.counts.Count >= e.cfg.Limits.LockoutThreshold {
+		e.log.Warn("account locked after failed logins", "failures", la.counts.Count)
+		e.audit(ctx, "account.locked", subject, "", "denied", "account="+la.key)
+	}
+	if la.ip != "" && la.ipCount >= e.cfg.Limits.RateLimit {
+		e.throttle(ctx, tokend.ClientIP(ctx), la.at.Add(e.cfg.Limits.RateWindow), la.ipCount)
+	}
+	e.countGuard("login")
+}
+
+// checkIP refuses a password or client-secret check from an IP over the
+// failure limit, from this node's memory (the store has the last word for
+// passwords: reserveLogin).
 func (e *Engine) checkIP(ctx context.Context) error {
 	ip := tokend.ClientIP(ctx)
 	if ip == "" || e.cfg.Limits.RateLimit <= 0 {
@@ -107,31 +187,45 @@ func (e *Engine) checkIP(ctx context.Context) error {
 	e.guard.mu.Lock()
 	until, ok := e.guard.blocked[ip]
 	e.guard.mu.Unlock()
-	if now := e.now(); ok && now.Before(until) {
-		return &tokend.Error{Code: tokend.ETOOMANY, Message: "too many failed requests from this address, retry later", RetryAfter: until.Sub(now)}
+	if ok && e.now().Before(until) {
+		return e.ipLimited(until)
 	}
 	return nil
 }
 
-// failed counts a failed credential or token check against the client IP.
-func (e *Engine) failed(ctx context.Context, what string) {
+func (e *Engine) ipLimited(until time.Time) error {
+	return &tokend.Error{Code: tokend.ETOOMANY, Message: "too many failed requests from this address, retry later", RetryAfter: until.Sub(e.now())}
+}
+
+// secretFailed counts a failed client-secret check against the client IP
+// (after the fact: a secret check is a cheap keyed hash, so there is no
+// crowd of them in flight to reserve against).
+func (e *Engine) secretFailed(ctx context.Context, what string) {
+	e.countGuard(what)
 	ip := tokend.ClientIP(ctx)
-	if e.metrics != nil {
-		e.metrics.Guard.WithLabelValues(what).Inc()
-	}
 	if ip == "" || e.cfg.Limits.RateLimit <= 0 {
 		return
 	}
-	now := e.now()
-	f, err := e.store.RecordFailure(ctx, "ip:"+ip, now, e.cfg.Limits.RateWindow)
+	f, err := e.store.RecordFailure(ctx, "ip:"+ip, e.now(), e.cfg.Limits.RateWindow)
 	if err != nil {
 		e.log.Warn("record failed check", "err", err)
 		return
 	}
-	if f.Count < e.cfg.Limits.RateLimit {
-		return
+	if f.Count >= e.cfg.Limits.RateLimit {
+		e.throttle(ctx, ip, f.Since.Add(e.cfg.Limits.RateWindow), f.Count)
 	}
-	until := f.Since.Add(e.cfg.Limits.RateWindow)
+}
+
+// countGuard counts a refused credential or token in the metrics.
+func (e *Engine) countGuard(what string) {
+	if e.metrics != nil {
+		e.metrics.Guard.WithLabelValues(what).Inc()
+	}
+}
+
+// throttle notes that ip is over its failure limit until `until`.
+func (e *Engine) throttle(ctx context.Context, ip string, until time.Time, failures int) {
+	now := e.now()
 	e.guard.mu.Lock()
 	if len(e.guard.blocked) > 100_000 { // forget verdicts that ran out
 		for k, u := range e.guard.blocked {
@@ -140,11 +234,13 @@ func (e *Engine) failed(ctx context.Context, what string) {
 			}
 		}
 	}
-	first := e.guard.blocked[ip].Before(now)
-	e.guard.blocked[ip] = until
+	first := !e.guard.blocked[ip].After(now)
+	if until.After(e.guard.blocked[ip]) {
+		e.guard.blocked[ip] = until
+	}
 	e.guard.mu.Unlock()
 	if first {
-		e.log.Warn("client IP over the failure limit", "ip", ip, "failures", f.Count, "until", until)
+		e.log.Warn("client IP over the failure limit", "ip", ip, "failures", failures, "until", until)
 		e.audit(ctx, "ip.throttled", "", "", "denied", "")
 	}
 }

@@ -14,19 +14,19 @@ var errBadLogin = &tokend.Error{Code: tokend.EINVALIDGRANT, Message: "invalid us
 // CheckUser verifies a username and password and returns the user. An
 // unknown user, a wrong password, a disabled user and a client app's end
 // user all fail with the same EINVALIDGRANT after the same argon2id work,
-// so neither the answer nor its timing tells which accounts exist.
+// so neither the answer nor its timing tells which accounts exist. The
+// attempt is reserved against the account's and the client IP's failure
+// counters before any hashing (ETOOMANY when either refuses it), so the
+// lockout and the per-IP limit hold however many guesses arrive at once.
 // EUNAVAILABLE when too many hashes are already queued.
 func (e *Engine) CheckUser(ctx context.Context, username, password string) (*tokend.User, error) {
-	if err := e.checkIP(ctx); err != nil {
-		return nil, err
-	}
-	key := e.accountKey(username)
-	failures, err := e.checkAccount(ctx, key, username)
+	la, err := e.reserveLogin(ctx, e.accountKey(username))
 	if err != nil {
 		return nil, err
 	}
 	u, err := e.store.UserByName(ctx, username)
 	if err != nil && tokend.ErrorCode(err) != tokend.ENOTFOUND {
+		e.settleLogin(ctx, la, false)
 		return nil, fmt.Errorf("check user: %w", err)
 	}
 	hash := ""
@@ -36,21 +36,19 @@ func (e *Engine) CheckUser(ctx context.Context, username, password string) (*tok
 	ok, err := e.hasher.Check(ctx, password, hash)
 	if err != nil {
 		if tokend.ErrorCode(err) == tokend.EUNAVAILABLE || ctx.Err() != nil {
+			e.settleLogin(ctx, la, false)
 			return nil, err
 		}
 		// A stored hash we cannot read is our problem, not the caller's.
 		e.log.Error("unreadable password hash", "user_id", u.ID, "err", err)
+		e.settleLogin(ctx, la, false)
 		return nil, errBadLogin
 	}
 	if !ok || u == nil || u.Disabled || u.ClientID != "" {
-		e.loginFailed(ctx, key, username)
+		e.loginFailed(ctx, la, u)
 		return nil, errBadLogin
 	}
-	if failures.Count > 0 {
-		if err := e.store.ResetFailures(ctx, key); err != nil {
-			e.log.Warn("reset failed logins", "err", err)
-		}
-	}
+	e.settleLogin(ctx, la, true)
 	return u, nil
 }
 

@@ -80,12 +80,9 @@ func (e *Engine) Refresh(ctx context.Context, p *Profile, client *tokend.ClientA
 	if client != nil && !client.Allows(tokend.GrantRefreshToken) {
 		return nil, tokend.Errorf(tokend.EUNAUTHORIZEDCLIENT, "client is not allowed the refresh_token grant")
 	}
-	if err := e.checkIP(ctx); err != nil {
-		return nil, err
-	}
 	sid, counter, ok := e.parseAnyRefresh(raw, p.RefreshJWT)
 	if !ok {
-		e.failed(ctx, "refresh_token")
+		e.countGuard("refresh_token")
 		return nil, errBadRefresh
 	}
 	return e.RefreshSession(ctx, p, client, sid, counter, scope)
@@ -193,7 +190,6 @@ func (e *Engine) RefreshSession(ctx context.Context, p *Profile, client *tokend.
 				e.metrics.Failures.WithLabelValues(p.Dialect, "refresh_reuse").Inc()
 			}
 			e.audit(ctx, "refresh.reuse_detected", s.UserID, s.ClientID, "denied", "session="+s.ID)
-			e.failed(ctx, "refresh_reuse")
 			return nil, errBadRefresh
 		}
 		break

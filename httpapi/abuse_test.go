@@ -131,8 +131,9 @@ func TestRateLimitPerIP(t *testing.T) {
 		t.Fatalf("Retry-After %d", n)
 	}
 	wantOAuthError(t, e.do("POST", "/oauth2/token", form, vals("grant_type", "password", "username", "alice", "password", alicePassword, "client_id", e.publicID).Encode(), "", from("203.0.113.1")...), 429, "invalid_request")
-	if r := e.do("GET", "/userinfo", "", "", "", append(from("203.0.113.1"), "Authorization", "Bearer x")...); r.Status != 429 {
-		t.Fatalf("userinfo from a throttled address: %d", r.Status)
+	// A request that presents a token is never refused by the limit.
+	if r := e.do("GET", "/userinfo", "", "", "", append(from("203.0.113.1"), "Authorization", "Bearer x")...); r.Status != 401 {
+		t.Fatalf("userinfo from a throttled address: %d, want 401 (a token check, never throttled)", r.Status)
 	}
 	// Another address, and the proxy's own requests, are not affected.
 	if r := e.do("POST", "/oauth2/token", form, cc, e.basic(), from("203.0.113.2")...); r.Status != 200 {
@@ -211,4 +212,84 @@ func TestAuditTrail(t *testing.T) {
 			t.Errorf("issuance without its dialect: %+v", ev)
 		}
 	}
+}
+
+// TestTokensNeverThrottle: expired, forged and revoked tokens presented at
+// /userinfo, introspection, revocation and the refresh grant, far past the
+// per-IP limit, never make the address's correct client_credentials
+// request a 429 (before the fix, 30 expired tokens at /userinfo did).
+func TestTokensNeverThrottle(t *testing.T) {
+	e := newEnv(t, withLimits(grant.Limits{RateLimit: 5, RateWindow: time.Minute}), withProxies("127.0.0.1/32"))
+	from := []string{"X-Forwarded-For", "203.0.113.40"}
+	access := e.login().Str(t, "access_token")
+	e.Clock.Advance(time.Hour) // expired
+	forged := access[:len(access)-4] + "AAAA"
+	for _, tok := range []string{access, forged, "garbage"} {
+		for range 10 {
+			if r := e.do("GET", "/userinfo", "", "", "", append(from, "Authorization", "Bearer "+tok)...); r.Status != 401 {
+				t.Fatalf("userinfo: %d %s", r.Status, r.Body)
+			}
+			if r := e.do("POST", "/oauth2/introspect", form, vals("token", tok).Encode(), e.basic(), from...); r.Status != 200 {
+				t.Fatalf("introspect: %d %s", r.Status, r.Body)
+			}
+			if r := e.do("POST", "/oauth2/revoke", form, vals("token", tok).Encode(), e.basic(), from...); r.Status != 200 {
+				t.Fatalf("revoke: %d %s", r.Status, r.Body)
+			}
+			r := e.do("POST", "/oauth2/token", form, vals("grant_type", "refresh_token", "refresh_token", "rt1_"+tok[:min(len(tok), 20)], "client_id", e.publicID).Encode(), "", from...)
+			wantOAuthError(t, r, 400, "invalid_grant")
+		}
+	}
+	cc := vals("grant_type", "client_credentials").Encode()
+	if r := e.do("POST", "/oauth2/token", form, cc, e.basic(), from...); r.Status != 200 {
+		t.Fatalf("a correct client behind the same address: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestAuditKeepsNoTypedUsername: a failed login's audit events name the
+// account by a keyed hash and, when the name exists, by the user's id;
+// never by the name typed, which is often a password typed into the wrong
+// field.
+func TestAuditKeepsNoTypedUsername(t *testing.T) {
+	e := newEnv(t, withLimits(grant.Limits{LockoutThreshold: 2, LockoutBase: time.Minute, LockoutMax: time.Minute}))
+	const typed = "Tr0ub4dor&3-typed-as-a-name"
+	for range 3 {
+		e.password(typed, "whatever")
+		e.password("alice", "wrong")
+	}
+	e.Auditor.Flush(context.Background())
+	events, err := e.Store.ListAudit(context.Background(), tokend.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subjects := map[string]map[string]bool{} // event -> subjects
+	for _, ev := range events {
+		if strings.Contains(ev.Subject+ev.ClientID+ev.Detail+ev.Event, typed) || ev.Subject == "alice" {
+			t.Fatalf("audit event stores the typed username: %+v", ev)
+		}
+		if subjects[ev.Event] == nil {
+			subjects[ev.Event] = map[string]bool{}
+		}
+		subjects[ev.Event][ev.Subject] = true
+	}
+	if !subjects["login.failed"][e.aliceID] {
+		t.Errorf("alice's failed login does not name her id: %v", subjects["login.failed"])
+	}
+	hashed := 0
+	for s := range subjects["login.failed"] {
+		if strings.HasPrefix(s, "acct:") {
+			hashed++
+		}
+	}
+	if hashed != 1 || !subjects["login.locked"][firstKey(subjects["login.failed"], "acct:")] {
+		t.Errorf("the unknown name's events are not under one keyed hash: %v", subjects)
+	}
+}
+
+func firstKey(m map[string]bool, prefix string) string {
+	for k := range m {
+		if strings.HasPrefix(k, prefix) {
+			return k
+		}
+	}
+	return ""
 }
