@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/secret"
 )
 
 var errBadLogin = &tokend.Error{Code: tokend.EINVALIDGRANT, Message: "invalid username or password"}
@@ -49,7 +50,29 @@ func (e *Engine) CheckUser(ctx context.Context, username, password string) (*tok
 		return nil, errBadLogin
 	}
 	e.settleLogin(ctx, la, true)
+	e.upgradeHash(ctx, u, password)
 	return u, nil
+}
+
+// upgradeHash replaces a foreign or outdated password hash (an imported
+// bcrypt or PBKDF2 hash, or argon2id below the current parameters) with an
+// argon2id hash at the current parameters, now that the password is known
+// to be right. A failure is logged and the login goes on: the old hash
+// still works.
+func (e *Engine) upgradeHash(ctx context.Context, u *tokend.User, password string) {
+	if !secret.NeedsRehash(u.PasswordHash, e.hasher.Params) {
+		return
+	}
+	hash, err := e.hasher.HashBounded(ctx, password)
+	if err == nil {
+		err = e.store.SetUserPassword(context.WithoutCancel(ctx), u.ID, hash)
+	}
+	if err != nil {
+		e.log.Warn("upgrade password hash", "user_id", u.ID, "err", err)
+		return
+	}
+	u.PasswordHash = hash
+	e.audit(ctx, "password.rehashed", u.ID, "", "success", "")
 }
 
 // Password runs the resource owner password credentials grant (RFC 6749

@@ -7,12 +7,10 @@ package secret
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"runtime"
-	"strings"
 
 	"golang.org/x/crypto/argon2"
 
@@ -61,36 +59,6 @@ func HashPassword(password string, p Params) (string, error) {
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.MemoryKiB, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
-// CheckPassword reports whether password matches the PHC string hash, in
-// time that does not depend on where the two differ.
-func CheckPassword(password, hash string) (bool, error) {
-	parts := strings.Split(hash, "$")
-	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false, errors.New("check password: not an argon2id hash")
-	}
-	var version int
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
-		return false, errors.New("check password: unsupported argon2 version")
-	}
-	var p Params
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Time, &p.Threads); err != nil {
-		return false, fmt.Errorf("check password: bad parameters: %w", err)
-	}
-	if err := p.Validate(); err != nil || p.MemoryKiB > 4*1024*1024 || p.Time > 100 {
-		return false, errors.New("check password: parameters out of range")
-	}
-	salt, err := b64.DecodeString(parts[4])
-	if err != nil {
-		return false, fmt.Errorf("check password: bad salt: %w", err)
-	}
-	want, err := b64.DecodeString(parts[5])
-	if err != nil || len(want) == 0 {
-		return false, errors.New("check password: bad hash")
-	}
-	got := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1, nil
-}
-
 // DefaultQueue is how many password checks may wait for a worker.
 const DefaultQueue = 64
 
@@ -128,23 +96,16 @@ func NewHasher(p Params, workers, queue int) (*Hasher, error) {
 	return &Hasher{Params: p, slots: make(chan struct{}, workers), queue: make(chan struct{}, workers+queue), dummy: dummy}, nil
 }
 
-// Check verifies password against hash; an empty hash (unknown user, or a
-// user without a password) is checked against a dummy and never matches.
-// It returns EUNAVAILABLE when the queue is full and ctx's error if the
-// caller gives up while waiting.
+// Check verifies password against hash, in any format CheckPassword knows;
+// an empty hash (unknown user, or a user without a password) is checked
+// against a dummy and never matches. It returns EUNAVAILABLE when the
+// queue is full and ctx's error if the caller gives up while waiting.
 func (h *Hasher) Check(ctx context.Context, password, hash string) (bool, error) {
-	select {
-	case h.queue <- struct{}{}:
-	default:
-		return false, tokend.Errorf(tokend.EUNAVAILABLE, "too many logins in progress, retry later")
+	release, err := h.acquire(ctx)
+	if err != nil {
+		return false, err
 	}
-	defer func() { <-h.queue }()
-	select {
-	case h.slots <- struct{}{}:
-	case <-ctx.Done():
-		return false, ctx.Err()
-	}
-	defer func() { <-h.slots }()
+	defer release()
 	if hash == "" {
 		CheckPassword(password, h.dummy)
 		return false, nil
@@ -154,3 +115,31 @@ func (h *Hasher) Check(ctx context.Context, password, hash string) (bool, error)
 
 // Hash hashes a new password with the Hasher's parameters.
 func (h *Hasher) Hash(password string) (string, error) { return HashPassword(password, h.Params) }
+
+// HashBounded is Hash run in one of the Hasher's workers, as a check is:
+// for hashing on the request path (an imported hash upgraded at login).
+// EUNAVAILABLE when the queue is full.
+func (h *Hasher) HashBounded(ctx context.Context, password string) (string, error) {
+	release, err := h.acquire(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	return HashPassword(password, h.Params)
+}
+
+// acquire waits for a worker, if the queue has room.
+func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
+	select {
+	case h.queue <- struct{}{}:
+	default:
+		return nil, tokend.Errorf(tokend.EUNAVAILABLE, "too many logins in progress, retry later")
+	}
+	select {
+	case h.slots <- struct{}{}:
+		return func() { <-h.slots; <-h.queue }, nil
+	case <-ctx.Done():
+		<-h.queue
+		return nil, ctx.Err()
+	}
+}
