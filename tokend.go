@@ -115,6 +115,12 @@ const (
 	ChangeToken   = "token" // an access token revoked; Ref is its jti
 )
 
+// Kinds of value that Store.Reseal hands to its function.
+const (
+	ResealKey    = "key"    // a signing key's private part; the name is its kid
+	ResealSecret = "secret" // an install secret; the name is the secret's name
+)
+
 // UserFilter selects users in ListUsers.
 type UserFilter struct {
 	// ClientID lists the end users of one client app; empty lists the users
@@ -173,6 +179,16 @@ type Store interface {
 	// Secret returns the install-wide secret called name, creating it with
 	// gen on first use; every process of one deployment gets the same bytes.
 	Secret(ctx context.Context, name string, gen func() ([]byte, error)) ([]byte, error)
+	// Reseal rewrites, in one transaction, the values a master key may
+	// seal: the private part of every signing key (kind ResealKey, name its
+	// kid) and every install secret (kind ResealSecret, name its name). fn
+	// sees each value and returns what to store and whether that differs;
+	// an error from fn rolls everything back. Concurrent calls, from any
+	// process, run one after the other and each sees what the previous one
+	// stored, so no value is sealed twice or lost. It returns how many
+	// values it rewrote. It records no Change: what caches hold (the
+	// opened values) stays the same.
+	Reseal(ctx context.Context, fn func(kind, name string, value []byte) ([]byte, bool, error)) (int, error)
 
 	// Changes returns the changes after seq, oldest first, and the latest seq.
 	Changes(ctx context.Context, after int64) ([]Change, int64, error)

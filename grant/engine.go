@@ -163,9 +163,13 @@ func (e *Engine) Config() Config { return e.cfg }
 // Now returns the engine's clock reading.
 func (e *Engine) Now() time.Time { return e.now() }
 
-// Start reads the install's secrets, makes sure every algorithm in use has
-// a signing key (generating one on first start) and loads the key ring.
+// Start seals what the store holds in the clear if there is a master key,
+// reads the install's secrets, makes sure every algorithm in use has a
+// signing key (generating one on first start) and loads the key ring.
 func (e *Engine) Start(ctx context.Context) error {
+	if err := e.sealAtRest(ctx); err != nil {
+		return fmt.Errorf("start engine: %w", err)
+	}
 	var err error
 	if e.pepper, err = e.store.Secret(ctx, "client_secret_pepper", secret.NewKey); err != nil {
 		return fmt.Errorf("start engine: %w", err)

@@ -34,6 +34,8 @@ type Store struct {
 	// Prepared statements of the read and write pools, by query text:
 	// the hot paths (token checks, refreshes) skip SQLite's parser.
 	rStmts, wStmts sync.Map
+
+	loose []LooseFile // files others may read, found at open
 }
 
 // prepared returns db's prepared statement for query, preparing it once.
@@ -79,10 +81,15 @@ func (r errRow) Scan(...any) error { return r.err }
 var _ tokend.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the database file at path and applies any
-// pending migrations.
+// pending migrations. A new file is created with mode 0600 (files.go); the
+// directory must exist. LooseFiles then lists existing files that others
+// may read.
 func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" {
 		return nil, fmt.Errorf("open sqlite: empty path")
+	}
+	if err := createPrivate(path); err != nil {
+		return nil, err
 	}
 	q := url.Values{}
 	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)", "foreign_keys(1)"} {
@@ -108,6 +115,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	// After the migrations, so that the -wal and -shm files exist.
+	s.loose = looseFiles(path)
 	return s, nil
 }
 

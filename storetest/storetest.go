@@ -86,6 +86,11 @@ func Run(t *testing.T, open func(t *testing.T) tokend.Store) {
 			{"CreatedOnce", testSecretCreatedOnce},
 			{"Concurrent", testSecretConcurrent},
 		}},
+		{"Reseal", []test{
+			{"Rewrites", testResealRewrites},
+			{"RollsBack", testResealRollsBack},
+			{"Concurrent", testResealConcurrent},
+		}},
 		{"Changes", []test{
 			{"Recorded", testChangesRecorded},
 			{"After", testChangesAfter},

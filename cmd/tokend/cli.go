@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"slices"
 	"strconv"
@@ -74,6 +75,7 @@ func (c *cli) dispatch(ctx context.Context, group, sub string, args []string) er
 		return err
 	}
 	defer store.Close()
+	warnLooseFiles(slog.New(slog.NewTextHandler(c.stderr, nil)), store)
 	return cmd.run(ctx, store, pos)
 }
 
@@ -297,6 +299,7 @@ func (c *cli) commands() map[string]command {
 				return c.keyRotate(ctx, s, alg, prepublish)
 			},
 		},
+		"key reseal": c.keyReseal(),
 	}
 }
 

@@ -35,6 +35,7 @@ Usage:
   tokend audit list [--since T] [--subject S] [--limit N] [--json]
   tokend key list [--json]
   tokend key rotate [--alg ES256|EdDSA|RS256|RS512] [--prepublish D]
+  tokend key reseal [--old-master-key-file F] [--master-key-file F] [--remove-master-key]
 
 Every flag has an environment twin: --db is TOKEND_DB, --refresh-grace is
 TOKEND_REFRESH_GRACE, and so on. Run 'tokend COMMAND --help' for a command's flags.

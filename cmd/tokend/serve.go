@@ -167,21 +167,23 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return usageError{err.Error()}
 	}
 	log := c.logger(stderr)
+	// The master key first: a weak one is refused before any file is made.
+	vault, err := keys.LoadVault(os.Getenv("TOKEND_MASTER_KEY"), c.masterKeyFile)
+	if err != nil {
+		return usageError{err.Error()}
+	}
 
 	store, err := openStore(ctx, c.db)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	warnLooseFiles(log, store)
 	hasher, err := secret.NewHasher(c.argon, c.hashWorkers, c.hashQueue)
 	if err != nil {
 		return err
 	}
 	m := metrics.New()
-	vault, err := keys.LoadVault(os.Getenv("TOKEND_MASTER_KEY"), c.masterKeyFile)
-	if err != nil {
-		return usageError{err.Error()}
-	}
 	// The audit trail is written in batches off the request path; it
 	// outlives the HTTP server so that the last requests' events are kept.
 	auditor := grant.NewAuditor(store, log, m, 16384)
