@@ -351,6 +351,9 @@ func TestMultiNodeDatabaseOutage(t *testing.T) {
 	px := newProxy(t, u.Host)
 	a := startServer(t, t.TempDir(), "--db", withHost(t, dsn, px.addr), "--dialects", "ocm")
 	f := provision(t, a)
+	// Let the node apply the provisioning's changes first (they drop the
+	// client from its cache), so that the client cached below stays cached.
+	time.Sleep(time.Second)
 	if r := a.post("/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, f.clientID, f.clientSecret); r.status != 200 {
 		t.Fatalf("cc: %d", r.status)
 	}
