@@ -33,10 +33,11 @@ var securityEvents = map[string]bool{
 func SecurityEvent(event string) bool { return securityEvents[event] }
 
 // Capped returns e with every text field cut to AuditFieldMax bytes, on a
-// UTF-8 character boundary, and Count at least 1. Stores apply it before
-// writing; the engine applies it before queueing.
+// UTF-8 character boundary, as valid UTF-8 without NULs, and Count at
+// least 1. Stores apply it before
+// writing; the engine's auditor applies it before queueing.
 func (e AuditEvent) Capped() AuditEvent {
-	for _, f := range e.fields() {
+	for _, f := range e.TextFields() {
 		*f = capText(*f, AuditFieldMax)
 	}
 	if e.Count < 1 {
@@ -45,39 +46,10 @@ func (e AuditEvent) Capped() AuditEvent {
 	return e
 }
 
-// fields lists e's text fields.
-func (e *AuditEvent) fields() []*string {
+// TextFields lists e's text fields, for code that treats them alike.
+func (e *AuditEvent) TextFields() []*string {
 	return []*string{&e.Event, &e.Subject, &e.ClientID, &e.Dialect, &e.IP, &e.Outcome, &e.Detail}
 }
-
-// Compact returns e capped (see Capped) with all its text in one fresh
-// allocation, so that a queued event never keeps a larger string (a
-// request body its fields were cut from) alive; and the bytes it holds.
-func (e AuditEvent) Compact() (AuditEvent, int) {
-	e = e.Capped()
-	fs := e.fields()
-	n := 0
-	for _, f := range fs {
-		n += len(*f)
-	}
-	var b strings.Builder
-	b.Grow(n)
-	for _, f := range fs {
-		b.WriteString(*f)
-	}
-	all := b.String()
-	off := 0
-	for _, f := range fs {
-		l := len(*f)
-		*f = all[off : off+l]
-		off += l
-	}
-	return e, n + auditEventOverhead
-}
-
-// auditEventOverhead approximates an AuditEvent's own size (the struct:
-// seven string headers, a time, two ints).
-const auditEventOverhead = 160
 
 // capText cuts s to at most max bytes without splitting a UTF-8
 // sequence, and makes it valid UTF-8 without NUL bytes (invalid bytes and

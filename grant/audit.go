@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -166,7 +167,7 @@ func (a *Auditor) Stats() AuditStats {
 // event finds both the queue and the reserved lane full: then it writes
 // that event to the store before returning.
 func (a *Auditor) Record(e tokend.AuditEvent) {
-	e, size := e.Compact()
+	e, size := compact(e)
 	a.mu.Lock()
 	var now []tokend.AuditEvent
 	if a.window > 0 && (e.Outcome == "failure" || e.Outcome == "denied") {
@@ -186,6 +187,35 @@ func (a *Auditor) Record(e tokend.AuditEvent) {
 		a.writeNow(now)
 	}
 }
+
+// compact returns e capped (tokend.AuditEvent.Capped) with all its text in
+// one fresh allocation, so that a queued event never keeps alive a larger
+// string (a request body) that its fields were cut from; and the bytes it
+// holds.
+func compact(e tokend.AuditEvent) (tokend.AuditEvent, int) {
+	e = e.Capped()
+	fields := e.TextFields()
+	n := 0
+	for _, f := range fields {
+		n += len(*f)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, f := range fields {
+		b.WriteString(*f)
+	}
+	all, off := b.String(), 0
+	for _, f := range fields {
+		l := len(*f)
+		*f = all[off : off+l]
+		off += l
+	}
+	return e, n + eventOverhead
+}
+
+// eventOverhead approximates an AuditEvent's own size beside its text:
+// seven string headers, a time, two ints.
+const eventOverhead = 160
 
 // coalesce records a refusal: the first of its kind is queued, repeats
 // within the window are counted in its group. It returns the security
