@@ -222,6 +222,9 @@ type Store interface {
 	AppendAudit(ctx context.Context, events []AuditEvent) error
 	// ListAudit returns the audit events that f selects, oldest first.
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+	// PurgeAudit deletes the audit events from before `before` (the
+	// retention limit) and returns how many it deleted.
+	PurgeAudit(ctx context.Context, before time.Time) (int64, error)
 
 	Ping(ctx context.Context) error
 	Close() error
@@ -283,6 +286,10 @@ type AuditEvent struct {
 	IP       string
 	Outcome  string // "success", "failure", "denied"
 	Detail   string
+	// Count is how many times the event happened: 1, or more when repeats
+	// of a refusal within the auditor's window were merged into this one
+	// row (At is then the first of them). Stores write 1 for 0.
+	Count int
 }
 
 // AuditFilter selects audit events.

@@ -48,6 +48,9 @@ type Config struct {
 	// Limits are the lockout and rate-limit settings (the zero value turns
 	// both off; DefaultLimits are the server's defaults).
 	Limits Limits
+	// AuditRetention is how long audit events are kept: the hourly purge
+	// deletes older ones (0: keep them forever).
+	AuditRetention time.Duration
 }
 
 // Validate reports every problem with c at once.
@@ -78,6 +81,9 @@ func (c Config) Validate() error {
 	}
 	if l := c.Limits; l.LockoutThreshold < 0 || l.RateLimit < 0 || (l.LockoutThreshold > 0 && (l.LockoutBase <= 0 || l.LockoutMax < l.LockoutBase)) || (l.RateLimit > 0 && l.RateWindow <= 0) {
 		errs = append(errs, errors.New("lockout and rate limits: threshold and limit must not be negative, base and window positive, max at least base"))
+	}
+	if c.AuditRetention < 0 {
+		errs = append(errs, errors.New("audit retention must not be negative"))
 	}
 	if c.KeyRotationPeriod > 0 && c.KeyPrepublish >= c.KeyRotationPeriod {
 		errs = append(errs, errors.New("key pre-publication must be shorter than the rotation period"))
@@ -341,6 +347,7 @@ func (e *Engine) Watch(ctx context.Context, interval time.Duration, wake <-chan 
 			if err := e.store.Purge(ctx, now, 24*time.Hour); err != nil && ctx.Err() == nil {
 				e.log.Warn("purge failed", "err", err)
 			}
+			e.purgeAudit(ctx, now)
 			if err := e.loadRevoked(ctx); err != nil && ctx.Err() == nil {
 				e.log.Warn("reload revocations failed", "err", err)
 			}

@@ -69,6 +69,8 @@ type Options struct {
 	Vault *keys.Vault
 	// TrustedProxies are believed for X-Forwarded-For.
 	TrustedProxies []netip.Prefix
+	// Audit tunes the auditor (its clock is the env's Clock unless set).
+	Audit grant.AuditOptions
 }
 
 // Env is a running tokend.
@@ -117,7 +119,10 @@ func New(t testing.TB, opts Options) *Env {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	clk := &Clock{}
 	m := metrics.New()
-	auditor := grant.NewAuditor(store, log, m, 4096)
+	if opts.Audit.Now == nil {
+		opts.Audit.Now = clk.Now
+	}
+	auditor := grant.NewAuditor(store, log, m, opts.Audit)
 	actx, stopAudit := context.WithCancel(context.Background())
 	auditDone := make(chan struct{})
 	go func() { auditor.Run(actx, 50*time.Millisecond); close(auditDone) }()

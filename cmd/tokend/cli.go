@@ -635,14 +635,15 @@ func (c *cli) auditList(ctx context.Context, s tokend.Store, f tokend.AuditFilte
 		out := []map[string]any{}
 		for _, e := range events {
 			out = append(out, map[string]any{"seq": e.Seq, "at": e.At.UTC().Format(time.RFC3339Nano), "event": e.Event,
-				"subject": e.Subject, "client_id": e.ClientID, "dialect": e.Dialect, "ip": e.IP, "outcome": e.Outcome, "detail": e.Detail})
+				"subject": e.Subject, "client_id": e.ClientID, "dialect": e.Dialect, "ip": e.IP, "outcome": e.Outcome, "detail": e.Detail,
+				"count": e.Count})
 		}
 		return c.printJSON(out)
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tEVENT\tOUTCOME\tSUBJECT\tCLIENT\tDIALECT\tIP\tDETAIL")
+	fmt.Fprintln(tw, "TIME\tEVENT\tCOUNT\tOUTCOME\tSUBJECT\tCLIENT\tDIALECT\tIP\tDETAIL")
 	for _, e := range events {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.At.UTC().Format(time.RFC3339), e.Event, e.Outcome,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.At.UTC().Format(time.RFC3339), e.Event, e.Count, e.Outcome,
 			orDashS(e.Subject), orDashS(e.ClientID), orDashS(e.Dialect), orDashS(e.IP), e.Detail)
 	}
 	return tw.Flush()

@@ -35,6 +35,7 @@ type serveConfig struct {
 	argonThreads                    uint
 	hashWorkers, hashQueue          int
 	syncInterval, shutdownTimeout   time.Duration
+	auditRetention, auditWindow     time.Duration
 	jwksMaxAge                      time.Duration
 	logLevel, logFormat             string
 	masterKeyFile                   string
@@ -65,6 +66,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.syncInterval, "sync-interval", 250*time.Millisecond, "how often to pick up changes made by other processes")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to finish requests in flight on SIGTERM")
 	fs.DurationVar(&c.jwksMaxAge, "jwks-max-age", 5*time.Minute, "Cache-Control max-age of the JWKS")
+	fs.DurationVar(&c.auditRetention, "audit-retention", 90*24*time.Hour, "delete audit events older than this (0: keep them forever)")
+	fs.DurationVar(&c.auditWindow, "audit-window", grant.DefaultAuditWindow, "merge repeats of a refused request (same event, subject and IP) within this window into one audit row with a count (0: never merge)")
 	fs.StringVar(&c.masterKeyFile, "master-key-file", "", "file holding the master key that encrypts signing keys at rest (or set TOKEND_MASTER_KEY)")
 	c.limits = grant.DefaultLimits
 	fs.IntVar(&c.limits.LockoutThreshold, "lockout-threshold", c.limits.LockoutThreshold, "consecutive failed logins that lock an account (0: never)")
@@ -98,6 +101,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.syncInterval <= 0 || c.syncInterval > time.Second {
 		errs = append(errs, errors.New("--sync-interval must be between 0 and 1s"))
+	}
+	if c.auditRetention < 0 || c.auditWindow < 0 {
+		errs = append(errs, errors.New("--audit-retention and --audit-window must not be negative"))
 	}
 	if c.logFormat != "text" && c.logFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", c.logFormat))
@@ -186,7 +192,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	m := metrics.New()
 	// The audit trail is written in batches off the request path; it
 	// outlives the HTTP server so that the last requests' events are kept.
-	auditor := grant.NewAuditor(store, log, m, 16384)
+	auditWindow := c.auditWindow
+	if auditWindow == 0 {
+		auditWindow = -1 // off
+	}
+	auditor := grant.NewAuditor(store, log, m, grant.AuditOptions{Window: auditWindow})
 	auditCtx, stopAudit := context.WithCancel(context.Background())
 	auditDone := make(chan struct{})
 	go func() { auditor.Run(auditCtx, 250*time.Millisecond); close(auditDone) }()
@@ -197,7 +207,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		MaxTokenTTL:       max(c.accessTTL, maxClientAccessTTL, c.dialects.maxTTL()),
 		ExtraAlgs:         c.dialects.algs(),
 		KeyRotationPeriod: c.keyRotation, KeyPrepublish: c.keyPrepublish,
-		Limits: c.limits,
+		Limits: c.limits, AuditRetention: c.auditRetention,
 	}, grant.Deps{Store: store, Hasher: hasher, Metrics: m, Log: log, Vault: vault, Auditor: auditor})
 	if err != nil {
 		return usageError{err.Error()}

@@ -1,0 +1,2 @@
+-- Repeated refusals are merged into one audit row that says how many there were.
+ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
