@@ -107,9 +107,13 @@ func (e *Engine) parseAnyRefresh(raw string, allowJWT bool) (sid string, counter
 	return c.SessionID, *c.Counter, true
 }
 
-// verifyRefreshJWT checks a refresh JWT's signature and times.
+// verifyRefreshJWT checks a refresh JWT's signature, issuer, times and
+// audience, which must be RefreshAudience: an access token (whose
+// audience is the access audience) is no refresh token, and a refresh JWT
+// passes no access check.
 func (e *Engine) verifyRefreshJWT(raw string) (*token.Claims, error) {
-	c, _, err := e.verifier.Verify(e.Ring(), raw, token.Expectations{
+	v := token.Verifier{Issuer: e.cfg.Issuer, Audience: RefreshAudience(e.cfg.Issuer)}
+	c, _, err := v.Verify(e.Ring(), raw, token.Expectations{
 		Algorithms: keys.Algorithms, Types: []string{token.TypeJWT},
 	}, e.now())
 	if err != nil {
