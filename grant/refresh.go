@@ -49,14 +49,21 @@ func (e *Engine) refreshToken(sessionID string, counter int64) string {
 // LooksLikeRefreshToken tells a refresh token from a JWT by its prefix.
 func LooksLikeRefreshToken(raw string) bool { return strings.HasPrefix(raw, refreshPrefix) }
 
+// refreshTokenLen is the length of every refresh token.
+var refreshTokenLen = len(refreshPrefix) + base64.RawURLEncoding.EncodedLen(refreshBodyLen)
+
 // parseRefreshToken returns the session id and counter of a refresh token
-// whose MAC is right, and ok=false for anything else.
+// whose MAC is right, and ok=false for anything else. A token has one
+// spelling: Go's base64 decoders skip CR and LF and ignore the unused bits
+// of the last character, so a token with a newline appended or inserted, or
+// with another last character, would decode to the same bytes; only the
+// exact canonical encoding of what was decoded is accepted.
 func (e *Engine) parseRefreshToken(raw string) (sid string, counter int64, ok bool) {
-	if !LooksLikeRefreshToken(raw) || len(raw) > 200 {
+	if !LooksLikeRefreshToken(raw) || len(raw) != refreshTokenLen {
 		return "", 0, false
 	}
-	b, err := base64.RawURLEncoding.DecodeString(raw[len(refreshPrefix):])
-	if err != nil || len(b) != refreshBodyLen {
+	b, err := base64.RawURLEncoding.Strict().DecodeString(raw[len(refreshPrefix):])
+	if err != nil || len(b) != refreshBodyLen || refreshPrefix+base64.RawURLEncoding.EncodeToString(b) != raw {
 		return "", 0, false
 	}
 	ctr := binary.BigEndian.Uint64(b[16:24])

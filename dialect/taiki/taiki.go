@@ -171,7 +171,7 @@ func (h *Handler) serveToken(w http.ResponseWriter, r *http.Request, pathMode st
 	case errors.Is(err, dialect.ErrTooLarge):
 		h.write(w, http.StatusRequestEntityTooLarge, "invalid_request", "Request body too large")
 		return
-	default: // malformed JSON, not an object, or not JSON at all
+	default: // malformed JSON (a key named twice too), not an object, or not JSON at all
 		h.write(w, http.StatusBadRequest, "invalid_request", msgNoKey)
 		return
 	}
