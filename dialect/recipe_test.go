@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,37 +25,39 @@ import (
 var recipeAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.RS512}
 
 // recipeVerify applies the README recipe to raw with the JWKS set at now,
-// for issuer iss and access audience aud. It returns nil for a token the
-// recipe accepts, and says which step refused it otherwise.
+// for issuer iss and access audience aud, step by step as the README
+// numbers them. It returns nil for a token the recipe accepts, and says
+// which step refused it otherwise.
 func recipeVerify(set jose.JSONWebKeySet, raw, iss, aud string, now time.Time) error {
-	// 2. alg: only the algorithms you expect (checked as the token is
-	// parsed, before its signature is looked at).
+	// Reading the header: go-jose takes the algorithm list of step 2 here
+	// and refuses any other alg before anything else is looked at.
 	tok, err := jwt.ParseSigned(raw, recipeAlgs)
 	if err != nil {
-		return fmt.Errorf("alg / not a JWS: %w", err)
+		return fmt.Errorf("step 2, alg (or no JWS at all): %w", err)
 	}
 	h := tok.Headers[0]
 	// 1. kid: the header names a key of the JWKS.
 	keys := set.Key(h.KeyID)
 	if len(keys) != 1 {
-		return fmt.Errorf("kid %q not in the JWKS", h.KeyID)
+		return fmt.Errorf("step 1, kid %q is not in the JWKS", h.KeyID)
 	}
-	// 3. typ: at+jwt (standard endpoints) or JWT (dialects).
-	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "at+jwt" && typ != "JWT" {
-		return fmt.Errorf("typ %q", typ)
-	}
-	// The signature, with that key.
+	// 2. alg: one of the expected ones (above); the signature checks out
+	// with the key of step 1.
 	var c jwt.Claims
 	if err := tok.Claims(keys[0].Key, &c); err != nil {
-		return fmt.Errorf("signature: %w", err)
+		return fmt.Errorf("step 2, signature: %w", err)
 	}
-	// 6. exp must be there (go-jose checks it only when present).
-	if c.Expiry == nil {
-		return errors.New("no exp")
+	// 3. typ header: at+jwt (standard endpoints) or JWT (dialects).
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "at+jwt" && typ != "JWT" {
+		return fmt.Errorf("step 3, typ %q", typ)
 	}
-	// 4. iss, 5. aud, 6. exp.
+	// 4. iss, 5. aud contains the access audience, 6. exp in the future.
 	if err := c.ValidateWithLeeway(jwt.Expected{Issuer: iss, AnyAudience: jwt.Audience{aud}, Time: now}, 0); err != nil {
-		return fmt.Errorf("claims: %w", err)
+		return fmt.Errorf("steps 4-6: %w", err)
+	}
+	// 6. exp present (go-jose checks it only when it is there).
+	if c.Expiry == nil {
+		return errors.New("step 6, no exp")
 	}
 	return nil
 }
@@ -75,13 +78,21 @@ func (e *env) jwks() jose.JSONWebKeySet {
 // other token (refresh tokens, opaque or JWT, live or blacklisted) fails.
 func TestReadmeRecipeTellsAccessFromRefresh(t *testing.T) {
 	e := newEnv(t, grant.Limits{})
-	var access, other []struct{ name, tok string }
-	add := func(list *[]struct{ name, tok string }, name, tok string) {
+	// Each token, and for the others the step of the recipe that must
+	// refuse it: opaque tokens are no JWS at all, refresh JWTs have the
+	// refresh audience.
+	type kind struct{ name, tok, refusedBy string }
+	var access, other []kind
+	add := func(list *[]kind, name, tok string) {
 		t.Helper()
 		if tok == "" {
 			t.Fatalf("%s: no token", name)
 		}
-		*list = append(*list, struct{ name, tok string }{name, tok})
+		refusedBy := "step 2, alg (or no JWS at all)"
+		if !strings.HasPrefix(tok, "rt1_") {
+			refusedBy = "invalid audience claim (aud)"
+		}
+		*list = append(*list, kind{name, tok, refusedBy})
 	}
 
 	// OAuth: password (access + opaque refresh), refresh grant, client_credentials.
@@ -125,6 +136,8 @@ func TestReadmeRecipeTellsAccessFromRefresh(t *testing.T) {
 	for _, c := range other {
 		if err := recipeVerify(set, c.tok, tokendtest.Issuer, tokendtest.Issuer, now); err == nil {
 			t.Errorf("%s: the README recipe accepts a token that is no access token", c.name)
+		} else if !strings.Contains(err.Error(), c.refusedBy) {
+			t.Errorf("%s: refused for %v, want %q", c.name, err, c.refusedBy)
 		}
 	}
 }
