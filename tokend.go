@@ -135,6 +135,13 @@ type UserFilter struct {
 // Change in the same transaction; logins, refreshes and rotations do not.
 type Store interface {
 	CreateUser(ctx context.Context, u *User) error
+	// CreateEndUser creates u, an end user of the client app u.ClientID,
+	// unless the app already has q.Max end users or created q.Rate of them
+	// in the q.Window before u.CreatedAt: then it creates nothing and says
+	// why. Counting and inserting are one atomic step, so the bounds hold
+	// under any concurrency, across processes. No Change is recorded: a
+	// user that did not exist is in no cache.
+	CreateEndUser(ctx context.Context, u *User, q EndUserQuota) (*EndUserRefusal, error)
 	UserByID(ctx context.Context, id string) (*User, error)
 	// UserByName finds a user that belongs to no client app.
 	UserByName(ctx context.Context, username string) (*User, error)
@@ -228,6 +235,26 @@ type Store interface {
 
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// EndUserQuota bounds the end users of one client app, which the taiki
+// dialect creates on demand: without a bound, one app key could fill the
+// store.
+type EndUserQuota struct {
+	// Max is how many end users an app may have; 0: no cap.
+	Max int
+	// Rate is how many end users an app may create within any Window; 0:
+	// no limit. Rate of them may come at once (the burst).
+	Rate   int
+	Window time.Duration
+}
+
+// EndUserRefusal says why CreateEndUser created no user.
+type EndUserRefusal struct {
+	// Full is true when the app already has Max end users.
+	Full bool
+	// RetryAt, when the rate was spent, is when one more end user fits.
+	RetryAt time.Time
 }
 
 // FailureCount is the state of a failure counter.

@@ -81,27 +81,44 @@ func ReadJSON(w http.ResponseWriter, r *http.Request, allowForm bool) (Body, err
 	default:
 		return nil, ErrMediaType
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var b Body
-	if err := dec.Decode(&b); err != nil || b == nil {
+	v, err := httpapi.DecodeJSON(raw)
+	if dup, ok := errors.AsType[*httpapi.DuplicateKeyError](err); ok {
+		return nil, &DuplicateError{Key: dup.Key, Path: dup.Path}
+	}
+	obj, ok := v.(map[string]any)
+	if err != nil || !ok {
 		return nil, ErrMalformed
 	}
-	if dec.More() {
-		return nil, ErrMalformed
-	}
-	return b, nil
+	return Body(obj), nil
 }
 
+// DuplicateError is ReadJSON's error for a body that names a key twice:
+// in a JSON object at any depth, or as a form parameter. Such a body has
+// no one reading, so it is refused; errors.Is(err, ErrMalformed) holds, so
+// a dialect that has no answer of its own for it answers as for malformed
+// JSON.
+type DuplicateError struct {
+	Key  string // the key, cut to a printable, bounded form
+	Path string // its JSONPath, e.g. $.refreshToken or $.meta.a (a form: the name)
+	Form bool   // the body was a form, not JSON
+}
+
+func (e *DuplicateError) Error() string { return "duplicate key " + e.Path + " in request body" }
+
+// Is makes a DuplicateError a malformed body.
+func (e *DuplicateError) Is(target error) bool { return target == ErrMalformed }
+
 func readForm(raw []byte) (Body, error) {
-	r, _ := http.NewRequest("POST", "/", bytes.NewReader(raw))
-	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if err := r.ParseForm(); err != nil {
+	form, err := httpapi.DecodeForm(raw)
+	if dup, ok := errors.AsType[*httpapi.DuplicateKeyError](err); ok {
+		return nil, &DuplicateError{Key: dup.Key, Path: dup.Path, Form: true}
+	}
+	if err != nil {
 		return nil, ErrMalformed
 	}
-	b := Body{}
-	for k, v := range r.PostForm {
-		b[k] = v[len(v)-1]
+	b := make(Body, len(form))
+	for k, v := range form {
+		b[k] = v
 	}
 	return b, nil
 }

@@ -239,6 +239,10 @@ func (e *Engine) Revoke(ctx context.Context, client *tokend.ClientApp, raw strin
 		}
 		return e.RevokeSession(ctx, client, sid)
 	}
+	if c, err := e.verifyRefreshJWT(raw); err == nil {
+		// A refresh JWT (its own audience: no access check passes it).
+		return e.RevokeSession(ctx, client, c.SessionID)
+	}
 	c, err := e.verify(raw, true)
 	if err != nil || !now.Before(c.Expiry()) {
 		return nil

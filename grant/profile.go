@@ -131,8 +131,9 @@ func (e *Engine) issueRefresh(p *Profile, s *tokend.Session, u *tokend.User) (st
 	}
 	ctr := s.Counter
 	c := &token.Claims{
-		Issuer:    e.cfg.Issuer,
-		Audience:  []string{e.cfg.Audience},
+		Issuer: e.cfg.Issuer,
+		// Not the access audience: an access-token check refuses it.
+		Audience:  []string{RefreshAudience(e.cfg.Issuer)},
 		Subject:   u.ID,
 		IssuedAt:  e.now().Unix(),
 		ExpiresAt: s.ExpiresAt.Unix(),
@@ -144,6 +145,7 @@ func (e *Engine) issueRefresh(p *Profile, s *tokend.Session, u *tokend.User) (st
 	if p.Decorate != nil {
 		p.Decorate(c, u, nil)
 		c.TokenType = "refresh" // whatever the decoration says of access tokens
+		c.Audience = []string{RefreshAudience(e.cfg.Issuer)}
 	}
 	return e.sign(p, token.TypeJWT, c)
 }

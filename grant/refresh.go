@@ -49,14 +49,21 @@ func (e *Engine) refreshToken(sessionID string, counter int64) string {
 // LooksLikeRefreshToken tells a refresh token from a JWT by its prefix.
 func LooksLikeRefreshToken(raw string) bool { return strings.HasPrefix(raw, refreshPrefix) }
 
+// refreshTokenLen is the length of every refresh token.
+var refreshTokenLen = len(refreshPrefix) + base64.RawURLEncoding.EncodedLen(refreshBodyLen)
+
 // parseRefreshToken returns the session id and counter of a refresh token
-// whose MAC is right, and ok=false for anything else.
+// whose MAC is right, and ok=false for anything else. A token has one
+// spelling: Go's base64 decoders skip CR and LF and ignore the unused bits
+// of the last character, so a token with a newline appended or inserted, or
+// with another last character, would decode to the same bytes; only the
+// exact canonical encoding of what was decoded is accepted.
 func (e *Engine) parseRefreshToken(raw string) (sid string, counter int64, ok bool) {
-	if !LooksLikeRefreshToken(raw) || len(raw) > 200 {
+	if !LooksLikeRefreshToken(raw) || len(raw) != refreshTokenLen {
 		return "", 0, false
 	}
-	b, err := base64.RawURLEncoding.DecodeString(raw[len(refreshPrefix):])
-	if err != nil || len(b) != refreshBodyLen {
+	b, err := base64.RawURLEncoding.Strict().DecodeString(raw[len(refreshPrefix):])
+	if err != nil || len(b) != refreshBodyLen || refreshPrefix+base64.RawURLEncoding.EncodeToString(b) != raw {
 		return "", 0, false
 	}
 	ctr := binary.BigEndian.Uint64(b[16:24])
@@ -104,9 +111,13 @@ func (e *Engine) parseAnyRefresh(raw string, allowJWT bool) (sid string, counter
 	return c.SessionID, *c.Counter, true
 }
 
-// verifyRefreshJWT checks a refresh JWT's signature and times.
+// verifyRefreshJWT checks a refresh JWT's signature, issuer, times and
+// audience, which must be RefreshAudience: an access token (whose
+// audience is the access audience) is no refresh token, and a refresh JWT
+// passes no access check.
 func (e *Engine) verifyRefreshJWT(raw string) (*token.Claims, error) {
-	c, _, err := e.verifier.Verify(e.Ring(), raw, token.Expectations{
+	v := token.Verifier{Issuer: e.cfg.Issuer, Audience: RefreshAudience(e.cfg.Issuer)}
+	c, _, err := v.Verify(e.Ring(), raw, token.Expectations{
 		Algorithms: keys.Algorithms, Types: []string{token.TypeJWT},
 	}, e.now())
 	if err != nil {

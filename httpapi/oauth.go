@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -57,20 +55,25 @@ func parseParams(w http.ResponseWriter, r *http.Request) (*params, error) {
 	p := &params{values: map[string]string{}}
 	switch mt {
 	case "application/x-www-form-urlencoded":
-		form, err := url.ParseQuery(string(body))
+		form, err := DecodeForm(body)
+		if dup, ok := errors.AsType[*DuplicateKeyError](err); ok {
+			return nil, tokend.Errorf(tokend.EINVALID, "parameter %s given more than once", dup.Key)
+		}
 		if err != nil {
 			return nil, tokend.Errorf(tokend.EINVALID, "malformed form body")
 		}
-		for k, v := range form {
-			if len(v) > 1 {
-				return nil, tokend.Errorf(tokend.EINVALID, "parameter %s given more than once", safeName(k))
-			}
-			p.values[k] = v[0]
-		}
+		p.values = form
 	case "application/json":
-		var obj map[string]any
-		dec := json.NewDecoder(bytes.NewReader(body))
-		if err := dec.Decode(&obj); err != nil || obj == nil || dec.More() {
+		v, err := DecodeJSON(body)
+		if dup, ok := errors.AsType[*DuplicateKeyError](err); ok {
+			// One reading of each request, as for a form (§3.2).
+			if dup.TopLevel {
+				return nil, tokend.Errorf(tokend.EINVALID, "parameter %s given more than once", dup.Key)
+			}
+			return nil, tokend.Errorf(tokend.EINVALID, "JSON key %s given more than once", dup.Path)
+		}
+		obj, ok := v.(map[string]any)
+		if err != nil || !ok {
 			return nil, tokend.Errorf(tokend.EINVALID, "malformed JSON body")
 		}
 		for k, v := range obj {

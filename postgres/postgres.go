@@ -426,6 +426,11 @@ func (s *Store) CreateUser(ctx context.Context, u *tokend.User) error {
 		if err != nil {
 			return err
 		}
+		if u.ClientID != "" {
+			if _, err := bumpEndUsers(ctx, tx, u.ClientID, 0); err != nil {
+				return err
+			}
+		}
 		return s.recordChanges(ctx, tx, tokend.Change{Kind: tokend.ChangeUser, Ref: u.ID})
 	})
 }

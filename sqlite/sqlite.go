@@ -305,6 +305,11 @@ func (s *Store) CreateUser(ctx context.Context, u *tokend.User) error {
 		if err != nil {
 			return wrap("create user", err)
 		}
+		if u.ClientID != "" {
+			if _, err := bumpEndUsers(ctx, tx, u.ClientID, 0); err != nil {
+				return err
+			}
+		}
 		return recordChange(ctx, tx, tokend.ChangeUser, u.ID)
 	})
 }

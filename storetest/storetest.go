@@ -47,6 +47,12 @@ func Run(t *testing.T, open func(t *testing.T) tokend.Store) {
 			{"DisableRevokesSessions", testUserDisable},
 			{"NotFound", testUserNotFound},
 		}},
+		{"EndUsers", []test{
+			{"Cap", testEndUserCap},
+			{"CapConcurrent", testEndUserCapConcurrent},
+			{"Rate", testEndUserRate},
+			{"RateConcurrent", testEndUserRateConcurrent},
+		}},
 		{"Clients", []test{
 			{"RoundTrip", testClientRoundTrip},
 			{"Duplicate", testClientDuplicate},

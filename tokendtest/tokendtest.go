@@ -262,6 +262,13 @@ func (e *Env) Send(req *http.Request) Response {
 // the claims and the JWS header.
 func (e *Env) VerifyWithJWKS(raw string) (map[string]any, jose.Header) {
 	e.T.Helper()
+	return e.VerifyWithJWKSFor(raw, Issuer)
+}
+
+// VerifyWithJWKSFor is VerifyWithJWKS for a token of audience aud (a
+// refresh JWT's is grant.RefreshAudience(Issuer)).
+func (e *Env) VerifyWithJWKSFor(raw, aud string) (map[string]any, jose.Header) {
+	e.T.Helper()
 	r := e.Do("GET", "/.well-known/jwks.json", "", "")
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(r.Body, &set); err != nil {
@@ -281,7 +288,7 @@ func (e *Env) VerifyWithJWKS(raw string) (map[string]any, jose.Header) {
 	if err := tok.Claims(keys[0].Key, &claims, &std); err != nil {
 		e.T.Fatalf("verify token with JWKS: %v", err)
 	}
-	if err := std.ValidateWithLeeway(jwt.Expected{Issuer: Issuer, AnyAudience: jwt.Audience{Issuer}, Time: e.Clock.Now()}, 0); err != nil {
+	if err := std.ValidateWithLeeway(jwt.Expected{Issuer: Issuer, AnyAudience: jwt.Audience{aud}, Time: e.Clock.Now()}, 0); err != nil {
 		e.T.Fatalf("validate claims: %v", err)
 	}
 	return claims, h

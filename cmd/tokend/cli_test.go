@@ -1028,6 +1028,8 @@ func TestServeBadFlags(t *testing.T) {
 		{"addr", []string{"--addr", "nonsense"}, []string{`--addr "nonsense"`}},
 		{"sync interval", []string{"--sync-interval", "5s"}, []string{"--sync-interval"}},
 		{"argon2", []string{"--argon2-memory", "10"}, []string{"argon2"}},
+		{"taiki end-user rate", []string{"--taiki-user-rate", "-1"}, []string{"taiki end-user cap and rate"}},
+		{"audience of refresh tokens", []string{"--issuer", "https://auth.example", "--audience", "https://auth.example/refresh"}, []string{`--audience "https://auth.example/refresh"`}},
 		{"every problem at once",
 			[]string{"--alg", "HS256", "--log-format", "xml", "--addr", "nonsense"},
 			[]string{`--alg "HS256"`, `--log-format "xml"`, `--addr "nonsense"`}},

@@ -46,6 +46,8 @@ func (d *dialectConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&d.taiki.SandboxHost, "taiki-sandbox-host", "", "taiki: requests to this host are sandbox requests")
 	fs.StringVar(&d.taiki.ProductionPrefix, "taiki-production-prefix", "", "taiki: serve production apps at PREFIX/api/token")
 	fs.StringVar(&d.taiki.ProductionHost, "taiki-production-host", "", "taiki: requests to this host are production requests")
+	fs.IntVar(&d.taiki.MaxUsersPerApp, "taiki-max-users-per-app", d.taiki.MaxUsersPerApp, "taiki: end users one client app may have (0: no cap)")
+	fs.IntVar(&d.taiki.UserRate, "taiki-user-rate", d.taiki.UserRate, "taiki: end users one client app may create per minute, all at once if it likes (0: no limit)")
 }
 
 // enabled returns the dialects switched on.

@@ -149,6 +149,9 @@ func (c *serveConfig) validate() error {
 		}
 		c.issuer = scheme + "://" + c.addr
 	}
+	if c.audience != "" && c.audience == grant.RefreshAudience(c.issuer) {
+		errs = append(errs, fmt.Errorf("--audience %q is the audience of refresh tokens, which access-token checks must refuse: choose another", c.audience))
+	}
 	return errors.Join(errs...)
 }
 

@@ -46,6 +46,10 @@ const (
 	// CodeMalformed: the body is not a JSON object (malformed JSON, or
 	// JSON that is not an object). 400.
 	CodeMalformed = "OCM-TOKEN-400-MALFORMED"
+	// CodeDuplicateKey: the body names a key twice (at any depth), so it
+	// has no one reading. 400, o:errorPath the second one, e.g.
+	// "$.refreshToken".
+	CodeDuplicateKey = "OCM-TOKEN-400-DUPLICATE-KEY"
 	// CodeMediaType: a non-empty body that is not application/json. 400.
 	CodeMediaType = "OCM-TOKEN-400-MEDIA-TYPE"
 	// CodeRefreshTokenType: refreshToken is not a string, or is empty.
@@ -255,7 +259,11 @@ var (
 
 // readError turns an error of dialect.ReadJSON into its problem.
 func readError(err error) error {
+	var dup *dialect.DuplicateError
 	switch {
+	case errors.As(err, &dup):
+		return &problem{status: 400, code: CodeDuplicateKey, path: dup.Path, reason: tokend.EINVALID,
+			detail: "The request body names the key " + dup.Path + " more than once."}
 	case errors.Is(err, dialect.ErrTooLarge):
 		return errTooLarge
 	case errors.Is(err, dialect.ErrMediaType):

@@ -253,8 +253,8 @@ func refused(err error) bool {
 }
 
 // read reads the request body, answering the request itself when it
-// cannot: 413, 415 or a JSON parse error. Form bodies are accepted too, as
-// Django REST framework does.
+// cannot: 413, 415 or a parse error (a key named twice is one, at any
+// depth). Form bodies are accepted too, as Django REST framework does.
 func (h *Handler) read(w http.ResponseWriter, r *http.Request) (dialect.Body, bool) {
 	w.Header().Set("Cache-Control", "no-store")
 	b, err := dialect.ReadJSON(w, r, true)
@@ -262,7 +262,13 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request) (dialect.Body, bo
 		return b, true
 	}
 	status, msg := http.StatusBadRequest, msgParse
+	var dup *dialect.DuplicateError
 	switch {
+	case errors.As(err, &dup) && dup.Form:
+		// One reading of each request (ours: Django would take the last value).
+		msg = "Form parse error - duplicate parameter " + dup.Key
+	case errors.As(err, &dup):
+		msg = msgParse + " - duplicate key " + dup.Path
 	case errors.Is(err, dialect.ErrTooLarge):
 		status, msg = http.StatusRequestEntityTooLarge, msgTooLarge
 	case errors.Is(err, dialect.ErrMediaType):

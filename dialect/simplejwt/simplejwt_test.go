@@ -32,6 +32,9 @@ const (
 	alicePassword = "S3cur3P@ssw0rd!"
 )
 
+// refreshAud is the audience of the dialect's refresh JWTs.
+var refreshAud = grant.RefreshAudience(tokendtest.Issuer)
+
 const (
 	day      = 24 * time.Hour
 	jsonType = "application/json"
@@ -215,7 +218,7 @@ type generation struct {
 
 func (e *env) generation(rt string) generation {
 	e.t.Helper()
-	c, _ := e.VerifyWithJWKS(rt)
+	c, _ := e.VerifyWithJWKSFor(rt, refreshAud)
 	sid, _ := c["sid"].(string)
 	return generation{sid, num(e.t, c["ctr"])}
 }
@@ -254,7 +257,7 @@ func TestObtain(t *testing.T) {
 				t.Fatalf("access lifetime %ds, want 7 days", d)
 			}
 
-			rclaims, rh := e.VerifyWithJWKS(rt)
+			rclaims, rh := e.VerifyWithJWKSFor(rt, refreshAud)
 			wantKeys(t, rclaims, "iss", "sub", "aud", "exp", "iat", "jti", "sid", "token_type", "user_id", "ctr")
 			if rclaims["token_type"] != "refresh" || rclaims["user_id"] != e.aliceID || rclaims["sid"] != claims["sid"] ||
 				!hex32.MatchString(rclaims["jti"].(string)) || rclaims["jti"] == claims["jti"] || rh.ExtraHeaders["typ"] != "JWT" {
@@ -298,7 +301,7 @@ func TestSeedExample(t *testing.T) {
 		}
 		wantKeys(t, r.JSON(t), "refresh", "access")
 		e.VerifyWithJWKS(r.Str(t, "access"))
-		e.VerifyWithJWKS(r.Str(t, "refresh"))
+		e.VerifyWithJWKSFor(r.Str(t, "refresh"), refreshAud)
 	}
 }
 
@@ -626,8 +629,8 @@ func TestRotation(t *testing.T) {
 	if rt1 == rt0 {
 		t.Fatal("rotation must return a new refresh token")
 	}
-	c0, _ := e.VerifyWithJWKS(rt0)
-	c1, _ := e.VerifyWithJWKS(rt1)
+	c0, _ := e.VerifyWithJWKSFor(rt0, refreshAud)
+	c1, _ := e.VerifyWithJWKSFor(rt1, refreshAud)
 	if c1["sid"] != c0["sid"] || num(t, c1["ctr"]) != num(t, c0["ctr"])+1 || c1["token_type"] != "refresh" {
 		t.Fatalf("rotated refresh token %v after %v", c1, c0)
 	}
@@ -865,7 +868,7 @@ func TestConfig(t *testing.T) {
 		if h.Algorithm != "EdDSA" || num(t, c["exp"])-num(t, c["iat"]) != 3600 {
 			t.Fatalf("%v %v", h.Algorithm, c)
 		}
-		rc, rh := e.VerifyWithJWKS(rt)
+		rc, rh := e.VerifyWithJWKSFor(rt, refreshAud)
 		if rh.Algorithm != "EdDSA" || num(t, rc["exp"])-num(t, rc["iat"]) != int64((2*day).Seconds()) {
 			t.Fatalf("%v %v", rh.Algorithm, rc)
 		}

@@ -56,11 +56,27 @@ type Config struct {
 	// other mode; with both, any third host belongs to neither.
 	SandboxHost    string
 	ProductionHost string
+
+	// MaxUsersPerApp caps the end users one client app may have (0: no
+	// cap); past it a request that asks for a new one gets 429. Users are
+	// never deleted, so without a cap one app key could fill the store.
+	MaxUsersPerApp int
+	// UserRate is how many end users one client app may create per
+	// minute (0: no limit), counted in the store over the last 60 seconds,
+	// so it holds across nodes; UserRate of them may come at once. Past it:
+	// 429 with the seconds until one more fits.
+	UserRate int
 }
 
 // DefaultConfig is the spec's: one-hour tokens signed with the server's
-// default algorithm, and a single /api/token that serves both modes.
-var DefaultConfig = Config{TTL: time.Hour}
+// default algorithm, and a single /api/token that serves both modes; and
+// ours: at most a million end users per app, created at most 600 a minute.
+var DefaultConfig = Config{TTL: time.Hour, MaxUsersPerApp: 1_000_000, UserRate: 600}
+
+// quota is the end-user quota of every client app.
+func (c Config) quota() tokend.EndUserQuota {
+	return tokend.EndUserQuota{Max: c.MaxUsersPerApp, Rate: c.UserRate, Window: time.Minute}
+}
 
 // Handler serves the dialect.
 type Handler struct {
@@ -156,6 +172,13 @@ const (
 	msgIncorrect = "Incorrect API key, API secret, or Taiki user ID provided"
 )
 
+// The answers to a request for a new end user past the app's quota (ours),
+// in the format of the dialect's other 429.
+const (
+	msgUserCap  = "This API key has reached its limit of Taiki users"
+	msgUserRate = "Too many new Taiki users for this API key, retry later"
+)
+
 // errIncorrect is every credential failure the dialect finds itself (a
 // non-UUID key, a client without the grant, the wrong mode): the same 401
 // as a wrong secret, so the answer tells nothing more.
@@ -171,7 +194,7 @@ func (h *Handler) serveToken(w http.ResponseWriter, r *http.Request, pathMode st
 	case errors.Is(err, dialect.ErrTooLarge):
 		h.write(w, http.StatusRequestEntityTooLarge, "invalid_request", "Request body too large")
 		return
-	default: // malformed JSON, not an object, or not JSON at all
+	default: // malformed JSON (a key named twice too), not an object, or not JSON at all
 		h.write(w, http.StatusBadRequest, "invalid_request", msgNoKey)
 		return
 	}
@@ -203,7 +226,7 @@ func (h *Handler) serveToken(w http.ResponseWriter, r *http.Request, pathMode st
 		return
 	}
 	// Absent, null and "" all ask for a new end user.
-	u, err := h.engine.EndUser(ctx, client, userID)
+	u, err := h.engine.EndUser(ctx, client, userID, h.cfg.quota())
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -250,14 +273,23 @@ func otherMode(sandbox, production string) string {
 
 // fail renders an engine error: 401 invalid_client for any credential
 // problem (wrong key or secret, disabled client, unknown or foreign user),
-// 503 when overloaded or the store is unreachable, 500 otherwise.
+// 429 with Retry-After when locked out, rate limited or past the app's
+// end-user quota, 503 when overloaded or the store is unreachable, 500
+// otherwise.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch tokend.ErrorCode(err) {
 	case tokend.EINVALIDCLIENT:
 		h.write(w, http.StatusUnauthorized, "invalid_client", msgIncorrect)
 	case tokend.ETOOMANY:
 		w.Header().Set("Retry-After", tokend.RetryAfterSeconds(err))
-		h.write(w, http.StatusTooManyRequests, "too_many_requests", "Too many failed attempts, retry later")
+		msg := "Too many failed attempts, retry later"
+		switch {
+		case errors.Is(err, grant.ErrEndUserCap):
+			msg = msgUserCap
+		case errors.Is(err, grant.ErrEndUserRate):
+			msg = msgUserRate
+		}
+		h.write(w, http.StatusTooManyRequests, "too_many_requests", msg)
 	case tokend.EUNAVAILABLE:
 		w.Header().Set("Retry-After", tokend.RetryAfterSeconds(err))
 		h.write(w, http.StatusServiceUnavailable, "temporarily_unavailable", "The service is temporarily unavailable, retry later")
@@ -317,6 +349,9 @@ func (c Config) Validate() error {
 		if p != "" && !validPrefix(cleanPrefix(p)) {
 			return fmt.Errorf("taiki %s prefix %q: want path segments of letters, digits and -._~ (e.g. /sandbox)", name, p)
 		}
+	}
+	if c.MaxUsersPerApp < 0 || c.UserRate < 0 {
+		return errors.New("taiki end-user cap and rate must not be negative (0: none)")
 	}
 	return nil
 }
