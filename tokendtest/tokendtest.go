@@ -69,6 +69,10 @@ type Options struct {
 	Vault *keys.Vault
 	// TrustedProxies are believed for X-Forwarded-For.
 	TrustedProxies []netip.Prefix
+	// DBFile and Clock, when set, are another Env's: the new server is a
+	// restart of that one, on the same store and at the same time.
+	DBFile string
+	Clock  *Clock
 }
 
 // Env is a running tokend.
@@ -92,7 +96,10 @@ type Env struct {
 func New(t testing.TB, opts Options) *Env {
 	t.Helper()
 	ctx := context.Background()
-	dbFile := filepath.Join(t.TempDir(), "tokend.db")
+	dbFile := opts.DBFile
+	if dbFile == "" {
+		dbFile = filepath.Join(t.TempDir(), "tokend.db")
+	}
 	store, err := sqlite.Open(ctx, dbFile)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +122,10 @@ func New(t testing.TB, opts Options) *Env {
 	}
 	logs := &lockedBuilder{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	clk := &Clock{}
+	clk := opts.Clock
+	if clk == nil {
+		clk = &Clock{}
+	}
 	m := metrics.New()
 	auditor := grant.NewAuditor(store, log, m, 4096)
 	actx, stopAudit := context.WithCancel(context.Background())
