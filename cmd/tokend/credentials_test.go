@@ -244,7 +244,10 @@ func TestServeRefusesAccessOutlivingSession(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db := "sqlite:" + t.TempDir() + "/never-opened.db"
-			_, _, err := runCLI(t, "", append([]string{"serve", "--db", db}, tc.args...)...)
+			// An unrelated bad flag as well: serve reports every problem at
+			// once, and no server may start here should the check be missing.
+			args := append([]string{"serve", "--db", db, "--log-format", "xml"}, tc.args...)
+			_, _, err := runCLI(t, "", args...)
 			ue := wantUsageError(t, err)
 			for _, w := range tc.want {
 				if !strings.Contains(ue.msg, w) {
