@@ -22,7 +22,10 @@ import (
 // a token to a user within the second of the user's last change: it waits
 // for the next second (at most a second, and only right after a change;
 // pastChangeSecond), so that iat stays the true time of issue, which
-// verifiers with no leeway for iat also accept.
+// verifiers with no leeway for iat also accept. The change is stamped with
+// the changing process's clock: a node whose clock lags it by more than
+// that second issues the user tokens that fail until its clock catches up,
+// so the nodes' and the CLI host's clocks should agree.
 
 // SetPassword sets the password hash of user userID at now. Unless
 // keepSessions, it also ends all of the user's sessions and invalidates
