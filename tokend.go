@@ -36,6 +36,11 @@ type User struct {
 	CreatedAt     time.Time
 	LastLoginAt   time.Time // zero if never
 	LastRefreshAt time.Time // zero if never
+	// TokensNotBefore ends what the user's old credentials gave: an access
+	// token whose iat is at or before this time's second, and a session
+	// created before it, no longer pass (set when the password changes;
+	// zero: never set). See grant.SetPassword for the rule.
+	TokensNotBefore time.Time
 }
 
 // ClientApp is an application that authenticates with its id and a secret
@@ -147,6 +152,10 @@ type Store interface {
 	UserByName(ctx context.Context, username string) (*User, error)
 	ListUsers(ctx context.Context, f UserFilter) ([]*User, error)
 	SetUserPassword(ctx context.Context, id, hash string) error
+	// SetUserPasswordEndSessions sets the password hash, revokes all of the
+	// user's sessions (reason "password changed") and sets TokensNotBefore
+	// to at, in one transaction.
+	SetUserPasswordEndSessions(ctx context.Context, id, hash string, at time.Time) error
 	// DisableUser disables the user and revokes all of the user's sessions.
 	DisableUser(ctx context.Context, id string, at time.Time) error
 	TouchLogin(ctx context.Context, userID string, at time.Time) error
@@ -178,10 +187,18 @@ type Store interface {
 	// RevokeToken denies the access token with this jti until it expires
 	// (and records a ChangeToken when it was not revoked yet).
 	RevokeToken(ctx context.Context, jti string, expiresAt time.Time) error
-	// Revoked returns what is revoked and not yet expired at now: the
-	// jtis of revoked access tokens and the ids of revoked sessions. A
-	// server keeps them in memory and follows Changes from there.
+	// Revoked returns what is revoked: the jtis of revoked access tokens
+	// not yet expired at now, and the ids of all revoked sessions still
+	// stored (an access token may outlive its session, so a session's
+	// revocation is kept until PurgeRevokedSessions drops it, not until
+	// the session expires). A server keeps them in memory and follows
+	// Changes from there.
 	Revoked(ctx context.Context, now time.Time) (tokens, sessions []string, err error)
+	// PurgeRevokedSessions deletes the revoked sessions that expired
+	// before expiredBefore: the caller passes now minus the longest
+	// access-token lifetime, which only it knows, so that a revocation
+	// lasts as long as the last token that depends on it.
+	PurgeRevokedSessions(ctx context.Context, expiredBefore time.Time) error
 
 	// Secret returns the install-wide secret called name, creating it with
 	// gen on first use; every process of one deployment gets the same bytes.
@@ -199,7 +216,8 @@ type Store interface {
 
 	// Changes returns the changes after seq, oldest first, and the latest seq.
 	Changes(ctx context.Context, after int64) ([]Change, int64, error)
-	// Purge deletes what no longer matters at now: expired sessions and
+	// Purge deletes what no longer matters at now: expired sessions that
+	// were never revoked (revoked ones are PurgeRevokedSessions's), expired
 	// revoked-token entries, and changes older than keepChanges.
 	Purge(ctx context.Context, now time.Time, keepChanges time.Duration) error
 

@@ -8,13 +8,14 @@ import (
 )
 
 // What the engine keeps in memory so that checking a token costs no store
-// read: revoked access tokens and sessions (until they expire) and users,
+// read: revoked access tokens (until they expire) and sessions (until
+// their last access token has expired, PurgeRevokedSessions) and users,
 // beside the client apps and the key ring. Every change made elsewhere
 // reaches them through the store's change feed (Sync); a change made by
 // this engine is applied at once.
 
 // loadRevoked replaces the revoked sets with the store's, which also drops
-// entries that expired.
+// entries that expired or were purged.
 func (e *Engine) loadRevoked(ctx context.Context) error {
 	e.mu.RLock()
 	seq := e.seq

@@ -344,6 +344,9 @@ func (e *Engine) Watch(ctx context.Context, interval time.Duration, wake <-chan 
 		}
 		if now := e.now(); now.Sub(lastPurge) > time.Hour {
 			lastPurge = now
+			if err := e.PurgeRevokedSessions(ctx); err != nil && ctx.Err() == nil {
+				e.log.Warn("purge revoked sessions failed", "err", err)
+			}
 			if err := e.store.Purge(ctx, now, 24*time.Hour); err != nil && ctx.Err() == nil {
 				e.log.Warn("purge failed", "err", err)
 			}
@@ -353,6 +356,20 @@ func (e *Engine) Watch(ctx context.Context, interval time.Duration, wake <-chan 
 			}
 		}
 	}
+}
+
+// PurgeRevokedSessions forgets the revoked sessions whose every access
+// token has expired: those that expired more than MaxTokenTTL ago. An
+// access token may outlive its session (it is minted with its own
+// lifetime, up to the session's last moment), so forgetting a revocation
+// when the session expires would let its last tokens pass again (after a
+// restart, which reloads revocations from the store). Every node of one
+// deployment should run with the same lifetimes.
+func (e *Engine) PurgeRevokedSessions(ctx context.Context) error {
+	if err := e.store.PurgeRevokedSessions(ctx, e.now().Add(-e.cfg.MaxTokenTTL)); err != nil {
+		return fmt.Errorf("purge revoked sessions: %w", err)
+	}
+	return nil
 }
 
 // client returns a client app, from the cache when it can.

@@ -69,7 +69,9 @@ func (e *Engine) checkAccess(ctx context.Context, raw string) (*token.Claims, er
 		if err != nil {
 			return nil, err
 		}
-		if u == nil || u.Disabled {
+		// A token issued before the user's password changed no longer
+		// counts, session or not (users.go).
+		if u == nil || u.Disabled || predates(u, c.IssuedAt) {
 			return nil, errInactive
 		}
 	}
@@ -85,10 +87,26 @@ func owningClient(c *token.Claims) string {
 	return c.ClientAppID
 }
 
-// tokenUser finds the user a token speaks for: by id (sub, or the
-// dialects' user_id), or, for an Atoti token (the one kind that carries
-// authorities), by username, which is its sub. It returns nil for a user
-// that no longer exists.
+// TokenUser returns the user an access token speaks for, read by what
+// the token kind's sub means (tokenUser), or nil for a client app's own
+// token (client_credentials: sub is the client id) and for a user that no
+// longer exists. Front ends that show a token's identity (/userinfo) call
+// it instead of reading sub, whose meaning differs between kinds.
+func (e *Engine) TokenUser(ctx context.Context, c *token.Claims) (*tokend.User, error) {
+	if c.Subject == "" || c.Subject == c.ClientID {
+		return nil, nil
+	}
+	return e.tokenUser(ctx, c)
+}
+
+// tokenUser finds the user a token speaks for, by what its kind's sub
+// means. An Atoti token (the one kind that carries authorities) has the
+// username in sub (shared/spec/dialects.md), so it is found by name among
+// the users of no client; a simplejwt token names the user's id in
+// user_id; every other kind (OAuth, OCM, taiki) has the user's id in sub.
+// A sub is never tried both ways: a username may not look like an id
+// (tokend.ValidUsername), and an Atoti sub is never looked up as one. It
+// returns nil for a user that no longer exists.
 func (e *Engine) tokenUser(ctx context.Context, c *token.Claims) (*tokend.User, error) {
 	var u *tokend.User
 	var err error
@@ -163,7 +181,7 @@ func (e *Engine) checkRefresh(ctx context.Context, raw string) (*tokend.Session,
 		}
 		return nil, fmt.Errorf("check refresh token: %w", err)
 	}
-	if u.Disabled {
+	if u.Disabled || sessionPredates(u, s) {
 		return nil, errInactive
 	}
 	return s, nil
@@ -174,6 +192,10 @@ type Introspection struct {
 	TokenType string // "access_token" or "refresh_token"
 	Claims    *token.Claims
 	ExpiresAt time.Time
+	// User is the user the token speaks for, nil for a client's own
+	// token: report its id and name, never the token's sub, whose
+	// meaning differs between token kinds (TokenUser).
+	User *tokend.User
 }
 
 // Introspect tells client about a token (RFC 7662). It returns nil, nil for
@@ -194,7 +216,14 @@ func (e *Engine) Introspect(ctx context.Context, client *tokend.ClientApp, raw s
 		}
 		return nil, err
 	}
-	return &Introspection{TokenType: "access_token", Claims: c, ExpiresAt: c.Expiry()}, nil
+	u, err := e.TokenUser(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if u == nil && c.Subject != c.ClientID {
+		return nil, nil // its user went away since the check
+	}
+	return &Introspection{TokenType: "access_token", Claims: c, ExpiresAt: c.Expiry(), User: u}, nil
 }
 
 func (e *Engine) introspectRefresh(ctx context.Context, client *tokend.ClientApp, raw string) (*Introspection, error) {
@@ -221,6 +250,7 @@ func (e *Engine) introspectRefresh(ctx context.Context, client *tokend.ClientApp
 			Scope: s.Scope, SessionID: s.ID, IssuedAt: s.RotatedAt.Unix(), ExpiresAt: s.ExpiresAt.Unix(),
 		},
 		ExpiresAt: s.ExpiresAt,
+		User:      u,
 	}, nil
 }
 

@@ -80,7 +80,7 @@ type Issued struct {
 
 // mint signs an access token for user u (nil: the client itself) at client.
 func (e *Engine) mint(p *Profile, u *tokend.User, client *tokend.ClientApp, scope, sid string) (string, *token.Claims, time.Duration, error) {
-	now := e.now()
+	now := e.pastChangeSecond(u, e.now()) // users.go
 	ttl := e.accessTTL(p, client)
 	c := &token.Claims{
 		Issuer:    e.cfg.Issuer,

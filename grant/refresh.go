@@ -161,7 +161,7 @@ func (e *Engine) RefreshSession(ctx context.Context, p *Profile, client *tokend.
 	if err != nil && tokend.ErrorCode(err) != tokend.ENOTFOUND {
 		return nil, fmt.Errorf("refresh: %w", err)
 	}
-	if u == nil || u.Disabled {
+	if u == nil || u.Disabled || sessionPredates(u, s) {
 		return nil, errBadRefresh
 	}
 	next := counter

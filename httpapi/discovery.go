@@ -74,20 +74,24 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		s.oauthError(w, r, err)
 		return
 	}
+	// The user comes from the engine, which reads sub by what it means
+	// for this kind of token (an Atoti token's sub is a username, not an
+	// id): sub here is always the user's id, or the client's.
+	u, err := s.Engine.TokenUser(r.Context(), c)
+	if err != nil {
+		s.oauthError(w, r, err)
+		return
+	}
 	out := map[string]any{"sub": c.Subject}
 	if c.ClientID != "" {
 		out["client_id"] = c.ClientID
 	}
 	if c.Subject != c.ClientID {
-		u, err := s.Store.UserByID(r.Context(), c.Subject)
-		if err != nil {
-			if tokend.ErrorCode(err) == tokend.ENOTFOUND {
-				bearerError(w, "the access token is invalid, expired or revoked")
-				return
-			}
-			s.oauthError(w, r, err)
+		if u == nil {
+			bearerError(w, "the access token is invalid, expired or revoked")
 			return
 		}
+		out["sub"] = u.ID
 		out["preferred_username"] = u.Username
 		if len(u.Roles) > 0 {
 			out["roles"] = u.Roles

@@ -302,11 +302,17 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := in.Claims
+	// sub is the user's id (the client's for its own token) whatever the
+	// token kind's own sub claim holds: an Atoti token's is a username.
+	sub, username := c.Subject, c.Username
+	if in.User != nil {
+		sub, username = in.User.ID, in.User.Username
+	}
 	out := map[string]any{
 		"active":    true,
 		"token_use": in.TokenType,
 		"iss":       c.Issuer,
-		"sub":       c.Subject,
+		"sub":       sub,
 		"exp":       c.ExpiresAt,
 		"iat":       c.IssuedAt,
 	}
@@ -317,7 +323,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 			out["aud"] = c.Audience
 		}
 	}
-	for k, v := range map[string]string{"client_id": c.ClientID, "scope": c.Scope, "username": c.Username, "sid": c.SessionID} {
+	for k, v := range map[string]string{"client_id": c.ClientID, "scope": c.Scope, "username": username, "sid": c.SessionID} {
 		if v != "" {
 			out[k] = v
 		}

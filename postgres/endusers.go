@@ -61,10 +61,7 @@ func (s *Store) CreateEndUser(ctx context.Context, u *tokend.User, q tokend.EndU
 				return err
 			}
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			u.ID, u.Username, u.PasswordHash, list(u.Roles), u.ClientID, u.Disabled,
-			u.CreatedAt, optTime(u.LastLoginAt), optTime(u.LastRefreshAt))
-		return err
+		return insertUser(ctx, tx, u)
 	})
 	if errors.Is(err, errQuota) {
 		return refusal, nil

@@ -405,25 +405,31 @@ func fromList(l []string) []string {
 
 // Users.
 
-const userColumns = `id, username, password_hash, roles, client_id, disabled, created_at, last_login_at, last_refresh_at`
+const userColumns = `id, username, password_hash, roles, client_id, disabled, created_at, last_login_at, last_refresh_at, tokens_not_before`
 
 func scanUser(row scanner) (*tokend.User, error) {
 	var u tokend.User
-	var login, refresh pgtype.Timestamptz
-	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Roles, &u.ClientID, &u.Disabled, &u.CreatedAt, &login, &refresh); err != nil {
+	var login, refresh, notBefore pgtype.Timestamptz
+	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Roles, &u.ClientID, &u.Disabled, &u.CreatedAt, &login, &refresh, &notBefore); err != nil {
 		return nil, err
 	}
 	u.Roles = fromList(u.Roles)
 	u.CreatedAt, u.LastLoginAt, u.LastRefreshAt = u.CreatedAt.UTC(), fromOpt(login), fromOpt(refresh)
+	u.TokensNotBefore = fromOpt(notBefore)
 	return &u, nil
+}
+
+// insertUser is the one INSERT of a user row.
+func insertUser(ctx context.Context, tx pgx.Tx, u *tokend.User) error {
+	_, err := tx.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		u.ID, u.Username, u.PasswordHash, list(u.Roles), u.ClientID, u.Disabled,
+		u.CreatedAt, optTime(u.LastLoginAt), optTime(u.LastRefreshAt), optTime(u.TokensNotBefore))
+	return err
 }
 
 func (s *Store) CreateUser(ctx context.Context, u *tokend.User) error {
 	return s.inTx(ctx, "create user", func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			u.ID, u.Username, u.PasswordHash, list(u.Roles), u.ClientID, u.Disabled,
-			u.CreatedAt, optTime(u.LastLoginAt), optTime(u.LastRefreshAt))
-		if err != nil {
+		if err := insertUser(ctx, tx, u); err != nil {
 			return err
 		}
 		if u.ClientID != "" {
@@ -477,21 +483,44 @@ func (s *Store) DisableUser(ctx context.Context, id string, at time.Time) error 
 		if tag.RowsAffected() == 0 {
 			return notFound(op)
 		}
-		rows, err := tx.Query(ctx, `UPDATE sessions SET revoked_at = $2, revoke_reason = 'user disabled'
-			WHERE user_id = $1 AND revoked_at IS NULL RETURNING id`, id, optTime(at))
-		if err != nil {
-			return err
-		}
-		sessions, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return err
-		}
-		changes := []tokend.Change{{Kind: tokend.ChangeUser, Ref: id}}
-		for _, sid := range sessions {
-			changes = append(changes, tokend.Change{Kind: tokend.ChangeSession, Ref: sid})
-		}
-		return s.recordChanges(ctx, tx, changes...)
+		return s.revokeUserSessions(ctx, tx, id, at, "user disabled")
 	})
+}
+
+func (s *Store) SetUserPasswordEndSessions(ctx context.Context, id, hash string, at time.Time) error {
+	const op = "set user password"
+	if unstorable(id) {
+		return notFound(op)
+	}
+	return s.inTx(ctx, op, func(ctx context.Context, tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, tokens_not_before = $3 WHERE id = $1`, id, hash, optTime(at))
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return notFound(op)
+		}
+		return s.revokeUserSessions(ctx, tx, id, at, "password changed")
+	})
+}
+
+// revokeUserSessions revokes every live session of a user in tx, and
+// records the user's change and one for each session.
+func (s *Store) revokeUserSessions(ctx context.Context, tx pgx.Tx, userID string, at time.Time, reason string) error {
+	rows, err := tx.Query(ctx, `UPDATE sessions SET revoked_at = $2, revoke_reason = $3
+		WHERE user_id = $1 AND revoked_at IS NULL RETURNING id`, userID, optTime(at), reason)
+	if err != nil {
+		return err
+	}
+	sessions, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	changes := []tokend.Change{{Kind: tokend.ChangeUser, Ref: userID}}
+	for _, sid := range sessions {
+		changes = append(changes, tokend.Change{Kind: tokend.ChangeSession, Ref: sid})
+	}
+	return s.recordChanges(ctx, tx, changes...)
 }
 
 func (s *Store) TouchLogin(ctx context.Context, userID string, at time.Time) error {
@@ -710,10 +739,23 @@ func (s *Store) Revoked(ctx context.Context, now time.Time) (tokens, sessions []
 	if tokens, err = all(ctx, s, "revoked tokens", str, `SELECT jti FROM revoked_tokens WHERE expires_at > $1`, now); err != nil {
 		return nil, nil, err
 	}
-	if sessions, err = all(ctx, s, "revoked sessions", str, `SELECT id FROM sessions WHERE revoked_at IS NOT NULL AND expires_at > $1`, now); err != nil {
+	// Every revoked session still stored, expired or not: its access
+	// tokens may outlive it (PurgeRevokedSessions bounds the set).
+	if sessions, err = all(ctx, s, "revoked sessions", str, `SELECT id FROM sessions WHERE revoked_at IS NOT NULL`); err != nil {
 		return nil, nil, err
 	}
 	return tokens, sessions, nil
+}
+
+// PurgeRevokedSessions deletes in batches, as Purge does.
+func (s *Store) PurgeRevokedSessions(ctx context.Context, expiredBefore time.Time) error {
+	for {
+		n, err := s.exec(ctx, "purge revoked sessions", `DELETE FROM sessions WHERE id IN
+			(SELECT id FROM sessions WHERE revoked_at IS NOT NULL AND expires_at < $1 LIMIT $2)`, expiredBefore, purgeBatch)
+		if err != nil || n < purgeBatch {
+			return err
+		}
+	}
 }
 
 // Settings, changes, housekeeping.
@@ -771,7 +813,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time, keepChanges time.Durat
 		op, query string
 		before    time.Time
 	}{
-		{"purge sessions", `DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at < $1 LIMIT $2)`, now},
+		{"purge sessions", `DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at < $1 AND revoked_at IS NULL LIMIT $2)`, now},
 		{"purge revoked tokens", `DELETE FROM revoked_tokens WHERE jti IN (SELECT jti FROM revoked_tokens WHERE expires_at < $1 LIMIT $2)`, now},
 		{"purge failures", `DELETE FROM failures WHERE key IN (SELECT key FROM failures WHERE last < $1 LIMIT $2)`, now.Add(-24 * time.Hour)},
 		{"purge changes", `DELETE FROM changes WHERE seq IN (SELECT seq FROM changes

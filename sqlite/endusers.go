@@ -55,10 +55,7 @@ func (s *Store) CreateEndUser(ctx context.Context, u *tokend.User, q tokend.EndU
 				return wrap("create end user: rate", err)
 			}
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			u.ID, u.Username, u.PasswordHash, joinList(u.Roles), u.ClientID, b2i(u.Disabled),
-			micro(u.CreatedAt), micro(u.LastLoginAt), micro(u.LastRefreshAt))
-		return wrap("create end user", err)
+		return wrap("create end user", insertUser(ctx, tx, u))
 	})
 	if errors.Is(err, errQuota) {
 		return refusal, nil

@@ -281,28 +281,34 @@ func (s *Store) execChanged(ctx context.Context, op, kind, ref, query string, ar
 
 // Users.
 
-const userColumns = `id, username, password_hash, roles, client_id, disabled, created_at, last_login_at, last_refresh_at`
+const userColumns = `id, username, password_hash, roles, client_id, disabled, created_at, last_login_at, last_refresh_at, tokens_not_before`
 
 func scanUser(row interface{ Scan(...any) error }) (*tokend.User, error) {
 	var u tokend.User
 	var roles string
 	var disabled int
-	var created, login, refresh int64
-	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &roles, &u.ClientID, &disabled, &created, &login, &refresh); err != nil {
+	var created, login, refresh, notBefore int64
+	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &roles, &u.ClientID, &disabled, &created, &login, &refresh, &notBefore); err != nil {
 		return nil, err
 	}
 	u.Roles = splitList(roles)
 	u.Disabled = disabled != 0
 	u.CreatedAt, u.LastLoginAt, u.LastRefreshAt = fromMicro(created), fromMicro(login), fromMicro(refresh)
+	u.TokensNotBefore = fromMicro(notBefore)
 	return &u, nil
+}
+
+// insertUser is the one INSERT of a user row.
+func insertUser(ctx context.Context, tx *sql.Tx, u *tokend.User) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Username, u.PasswordHash, joinList(u.Roles), u.ClientID, b2i(u.Disabled),
+		micro(u.CreatedAt), micro(u.LastLoginAt), micro(u.LastRefreshAt), micro(u.TokensNotBefore))
+	return err
 }
 
 func (s *Store) CreateUser(ctx context.Context, u *tokend.User) error {
 	return s.inTx(ctx, "create user", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			u.ID, u.Username, u.PasswordHash, joinList(u.Roles), u.ClientID, b2i(u.Disabled),
-			micro(u.CreatedAt), micro(u.LastLoginAt), micro(u.LastRefreshAt))
-		if err != nil {
+		if err := insertUser(ctx, tx, u); err != nil {
 			return wrap("create user", err)
 		}
 		if u.ClientID != "" {
@@ -359,30 +365,56 @@ func (s *Store) DisableUser(ctx context.Context, id string, at time.Time) error 
 		if err := recordChange(ctx, tx, tokend.ChangeUser, id); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM sessions WHERE user_id = ? AND revoked_at = 0`, id)
+		return revokeUserSessions(ctx, tx, op, id, at, "user disabled")
+	})
+}
+
+func (s *Store) SetUserPasswordEndSessions(ctx context.Context, id, hash string, at time.Time) error {
+	const op = "set user password"
+	return s.inTx(ctx, op, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, tokens_not_before = ? WHERE id = ?`, hash, micro(at), id)
 		if err != nil {
 			return wrap(op, err)
 		}
-		var ids []string
-		for rows.Next() {
-			var sid string
-			if err := rows.Scan(&sid); err != nil {
-				rows.Close()
-				return wrap(op, err)
-			}
-			ids = append(ids, sid)
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound(op)
 		}
-		rows.Close()
-		for _, sid := range ids {
-			if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = 'user disabled' WHERE id = ?`, micro(at), sid); err != nil {
-				return wrap(op, err)
-			}
-			if err := recordChange(ctx, tx, tokend.ChangeSession, sid); err != nil {
-				return err
-			}
+		if err := recordChange(ctx, tx, tokend.ChangeUser, id); err != nil {
+			return err
 		}
-		return nil
+		return revokeUserSessions(ctx, tx, op, id, at, "password changed")
 	})
+}
+
+// revokeUserSessions revokes every live session of a user in tx,
+// recording a change for each.
+func revokeUserSessions(ctx context.Context, tx *sql.Tx, op, userID string, at time.Time, reason string) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM sessions WHERE user_id = ? AND revoked_at = 0`, userID)
+	if err != nil {
+		return wrap(op, err)
+	}
+	var ids []string
+	for rows.Next() {
+		var sid string
+		if err := rows.Scan(&sid); err != nil {
+			rows.Close()
+			return wrap(op, err)
+		}
+		ids = append(ids, sid)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return wrap(op, err)
+	}
+	for _, sid := range ids {
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE id = ?`, micro(at), reason, sid); err != nil {
+			return wrap(op, err)
+		}
+		if err := recordChange(ctx, tx, tokend.ChangeSession, sid); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Store) TouchLogin(ctx context.Context, userID string, at time.Time) error {
@@ -571,12 +603,15 @@ func (s *Store) RevokeToken(ctx context.Context, jti string, expiresAt time.Time
 func (s *Store) Revoked(ctx context.Context, now time.Time) (tokens, sessions []string, err error) {
 	for _, q := range []struct {
 		query string
+		args  []any
 		out   *[]string
 	}{
-		{`SELECT jti FROM revoked_tokens WHERE expires_at > ?`, &tokens},
-		{`SELECT id FROM sessions WHERE revoked_at <> 0 AND expires_at > ?`, &sessions},
+		{`SELECT jti FROM revoked_tokens WHERE expires_at > ?`, []any{micro(now)}, &tokens},
+		// Every revoked session still stored, expired or not: its access
+		// tokens may outlive it (PurgeRevokedSessions bounds the set).
+		{`SELECT id FROM sessions WHERE revoked_at <> 0`, nil, &sessions},
 	} {
-		rows, err := s.r.QueryContext(ctx, q.query, micro(now))
+		rows, err := s.r.QueryContext(ctx, q.query, q.args...)
 		if err != nil {
 			return nil, nil, wrap("revoked", err)
 		}
@@ -594,6 +629,11 @@ func (s *Store) Revoked(ctx context.Context, now time.Time) (tokens, sessions []
 		}
 	}
 	return tokens, sessions, nil
+}
+
+func (s *Store) PurgeRevokedSessions(ctx context.Context, expiredBefore time.Time) error {
+	_, err := s.exec(ctx, `DELETE FROM sessions WHERE revoked_at <> 0 AND expires_at < ?`, micro(expiredBefore))
+	return wrap("purge revoked sessions", err)
 }
 
 // Settings, changes, housekeeping.
@@ -644,7 +684,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time, keepChanges time.Durat
 			query string
 			arg   int64
 		}{
-			{`DELETE FROM sessions WHERE expires_at < ?`, micro(now)},
+			{`DELETE FROM sessions WHERE expires_at < ? AND revoked_at = 0`, micro(now)},
 			{`DELETE FROM revoked_tokens WHERE expires_at < ?`, micro(now)},
 			{`DELETE FROM failures WHERE last < ?`, micro(now.Add(-24 * time.Hour))},
 			{`DELETE FROM changes WHERE at < ? AND seq < (SELECT MAX(seq) FROM changes)`, micro(now.Add(-keepChanges))},

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) tokend.Store) {
 			{"SetPassword", testUserSetPassword},
 			{"Touch", testUserTouch},
 			{"DisableRevokesSessions", testUserDisable},
+			{"SetPasswordEndSessions", testUserSetPasswordEndSessions},
 			{"NotFound", testUserNotFound},
 		}},
 		{"EndUsers", []test{
@@ -107,6 +108,7 @@ func Run(t *testing.T, open func(t *testing.T) tokend.Store) {
 		{"Purge", []test{
 			{"Expired", testPurgeExpired},
 			{"Changes", testPurgeChanges},
+			{"RevokedSessions", testPurgeRevokedSessions},
 		}},
 		{"Ping", []test{
 			{"Open", testPing},
@@ -333,6 +335,8 @@ func testUserRoundTrip(t *testing.T, open func(t *testing.T) tokend.Store) {
 			CreatedAt:     at.Add(-72 * time.Hour),
 			LastLoginAt:   at.Add(-time.Hour),
 			LastRefreshAt: at.Add(-time.Minute),
+			// TokensNotBefore at a microsecond, to check that none is lost.
+			TokensNotBefore: at.Add(-30*time.Second + 7*time.Microsecond),
 		}},
 		{"zero values", &tokend.User{
 			ID:        newID(),
@@ -361,8 +365,8 @@ func testUserRoundTrip(t *testing.T, open func(t *testing.T) tokend.Store) {
 	}
 	t.Run("zero times stay zero", func(t *testing.T) {
 		u := getUser(t, s, tests[1].user.ID)
-		if !u.LastLoginAt.IsZero() || !u.LastRefreshAt.IsZero() {
-			t.Errorf("LastLoginAt = %v, LastRefreshAt = %v, want zero times", u.LastLoginAt, u.LastRefreshAt)
+		if !u.LastLoginAt.IsZero() || !u.LastRefreshAt.IsZero() || !u.TokensNotBefore.IsZero() {
+			t.Errorf("LastLoginAt = %v, LastRefreshAt = %v, TokensNotBefore = %v, want zero times", u.LastLoginAt, u.LastRefreshAt, u.TokensNotBefore)
 		}
 	})
 }
@@ -520,6 +524,57 @@ func testUserDisable(t *testing.T, open func(t *testing.T) tokend.Store) {
 	wantEqual(t, "other user's session", getSession(t, s, bobs.ID), bobs)
 }
 
+// SetUserPasswordEndSessions sets the hash and TokensNotBefore and revokes
+// exactly the user's live sessions, recording a change for the user and
+// each session it revoked.
+func testUserSetPasswordEndSessions(t *testing.T, open func(t *testing.T) tokend.Store) {
+	s := open(t)
+	c := createClient(t, s, newClient("shop"))
+	alice := createUser(t, s, newUser("alice", ""))
+	bob := createUser(t, s, newUser("bob", ""))
+	start := now().Add(-time.Hour)
+	live1 := createSession(t, s, newSession(alice.ID, c.ID, start))
+	live2 := createSession(t, s, newSession(alice.ID, "", start))
+	revoked := newSession(alice.ID, c.ID, start)
+	revoked.RevokedAt, revoked.RevokeReason = start.Add(time.Minute), "logout"
+	createSession(t, s, revoked)
+	bobs := createSession(t, s, newSession(bob.ID, c.ID, start))
+	before := latestSeq(t, s)
+
+	at := now().Add(3 * time.Microsecond)
+	const hash = "$argon2id$v=19$m=65536,t=1,p=4$bmV3$bmV3"
+	must(t, s.SetUserPasswordEndSessions(t.Context(), alice.ID, hash, at), "set password, end sessions")
+
+	alice.PasswordHash, alice.TokensNotBefore = hash, at
+	wantEqual(t, "user", getUser(t, s, alice.ID), alice)
+	wantEqual(t, "other user", getUser(t, s, bob.ID), bob)
+	for _, live := range []*tokend.Session{live1, live2} {
+		live.RevokedAt, live.RevokeReason = at, "password changed"
+		wantEqual(t, "live session of the user", getSession(t, s, live.ID), live)
+	}
+	wantEqual(t, "already revoked session", getSession(t, s, revoked.ID), revoked)
+	wantEqual(t, "other user's session", getSession(t, s, bobs.ID), bobs)
+
+	got, _ := changesAfter(t, s, before)
+	var refs []string
+	for _, ch := range got {
+		refs = append(refs, ch.Kind+" "+ch.Ref)
+	}
+	slices.Sort(refs)
+	want := []string{tokend.ChangeSession + " " + live1.ID, tokend.ChangeSession + " " + live2.ID, tokend.ChangeUser + " " + alice.ID}
+	slices.Sort(want)
+	if !slices.Equal(refs, want) {
+		t.Errorf("changes %v, want %v", refs, want)
+	}
+	_, sessions, err := s.Revoked(t.Context(), now())
+	must(t, err, "revoked")
+	for _, id := range []string{live1.ID, live2.ID} {
+		if !slices.Contains(sessions, id) {
+			t.Errorf("Revoked does not list session %s", id)
+		}
+	}
+}
+
 func testUserNotFound(t *testing.T, open func(t *testing.T) tokend.Store) {
 	s := open(t)
 	createUser(t, s, newUser("alice", ""))
@@ -532,6 +587,7 @@ func testUserNotFound(t *testing.T, open func(t *testing.T) tokend.Store) {
 		{"UserByName", func() error { _, err := s.UserByName(t.Context(), "nobody"); return err }},
 		{"SetUserPassword", func() error { return s.SetUserPassword(t.Context(), missing, "x") }},
 		{"DisableUser", func() error { return s.DisableUser(t.Context(), missing, now()) }},
+		{"SetUserPasswordEndSessions", func() error { return s.SetUserPasswordEndSessions(t.Context(), missing, "x", now()) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1029,8 +1085,11 @@ func testRevokedListing(t *testing.T, open func(t *testing.T) tokend.Store) {
 	if len(tokens) != 1 || tokens[0] != live {
 		t.Errorf("revoked tokens %v, want [%s]", tokens, live)
 	}
-	if len(sessions) != 1 || sessions[0] != revokedLive.ID {
-		t.Errorf("revoked sessions %v, want [%s] (not %s, expired, nor %s, live)", sessions, revokedLive.ID, revokedOld.ID, liveSession.ID)
+	// A revoked session that expired is listed too: an access token of
+	// it may still be alive (PurgeRevokedSessions decides when it goes).
+	slices.Sort(sessions)
+	if want := slices.Sorted(slices.Values([]string{revokedLive.ID, revokedOld.ID})); !slices.Equal(sessions, want) {
+		t.Errorf("revoked sessions %v, want %v (not %s, live)", sessions, want, liveSession.ID)
 	}
 }
 
@@ -1155,6 +1214,8 @@ func testChangesRecorded(t *testing.T, open func(t *testing.T) tokend.Store) {
 		{"RevokeSession again", func() error { return s.RevokeSession(ctx, s2.ID, at, "logout") }, "", nil},
 		{"RevokeSession unknown", func() error { return s.RevokeSession(ctx, newID(), at, "logout") }, "", nil},
 		{"DisableUser", func() error { return s.DisableUser(ctx, alice.ID, at) }, "", []change{user(alice), session(s1), session(s3)}},
+		{"SetUserPasswordEndSessions", func() error { return s.SetUserPasswordEndSessions(ctx, bob.ID, "h", at) }, "", []change{user(bob), session(s4)}},
+		{"SetUserPasswordEndSessions unknown", func() error { return s.SetUserPasswordEndSessions(ctx, newID(), "h", at) }, tokend.ENOTFOUND, nil},
 		{"SetClientSecret", func() error { return s.SetClientSecret(ctx, c.ID, randomBytes(32), at.Add(time.Hour)) }, "", []change{client}},
 		{"DisableClient", func() error { return s.DisableClient(ctx, c.ID) }, "", []change{client}},
 		{"AddKey", func() error { return s.AddKey(ctx, k1, "") }, "", []change{key(k1)}},
@@ -1252,11 +1313,10 @@ func testPurgeExpired(t *testing.T, open func(t *testing.T) tokend.Store) {
 
 	must(t, s.Purge(t.Context(), at, 24*time.Hour), "purge")
 
-	for _, se := range []*tokend.Session{expired, revokedExpired} {
-		_, err := s.SessionByID(t.Context(), se.ID)
-		wantCode(t, err, tokend.ENOTFOUND, "session that expired before the purge")
-	}
-	for _, se := range []*tokend.Session{live, revokedLive} {
+	_, err := s.SessionByID(t.Context(), expired.ID)
+	wantCode(t, err, tokend.ENOTFOUND, "session that expired before the purge")
+	// A revoked session stays, expired or not: PurgeRevokedSessions's.
+	for _, se := range []*tokend.Session{live, revokedLive, revokedExpired} {
 		wantEqual(t, "session kept by the purge", getSession(t, s, se.ID), se)
 	}
 	for jti, want := range map[string]bool{expiredJTI: false, liveJTI: true} {
@@ -1265,6 +1325,41 @@ func testPurgeExpired(t *testing.T, open func(t *testing.T) tokend.Store) {
 		}
 	}
 	wantEqual(t, "user", getUser(t, s, u.ID), u)
+}
+
+// PurgeRevokedSessions forgets exactly the revoked sessions that expired
+// before the cut-off, and Revoked stops listing them.
+func testPurgeRevokedSessions(t *testing.T, open func(t *testing.T) tokend.Store) {
+	s := open(t)
+	u := createUser(t, s, newUser("alice", ""))
+	at := now()
+	mk := func(expires time.Time, revoked bool) *tokend.Session {
+		se := newSession(u.ID, "", at.Add(-48*time.Hour))
+		se.ExpiresAt = expires
+		if revoked {
+			se.RevokedAt, se.RevokeReason = at.Add(-47*time.Hour), "logout"
+		}
+		return createSession(t, s, se)
+	}
+	cut := at.Add(-time.Hour)
+	old := mk(cut.Add(-time.Microsecond), true)
+	recent := mk(cut.Add(time.Microsecond), true)
+	liveRevoked := mk(at.Add(time.Hour), true)
+	expiredNotRevoked := mk(cut.Add(-time.Minute), false)
+
+	must(t, s.PurgeRevokedSessions(t.Context(), cut), "purge revoked sessions")
+
+	_, err := s.SessionByID(t.Context(), old.ID)
+	wantCode(t, err, tokend.ENOTFOUND, "revoked session that expired before the cut-off")
+	for _, se := range []*tokend.Session{recent, liveRevoked, expiredNotRevoked} {
+		wantEqual(t, "session kept", getSession(t, s, se.ID), se)
+	}
+	_, sessions, err := s.Revoked(t.Context(), at)
+	must(t, err, "revoked")
+	slices.Sort(sessions)
+	if want := slices.Sorted(slices.Values([]string{recent.ID, liveRevoked.ID})); !slices.Equal(sessions, want) {
+		t.Errorf("revoked sessions %v, want %v", sessions, want)
+	}
 }
 
 func testPurgeChanges(t *testing.T, open func(t *testing.T) tokend.Store) {

@@ -71,6 +71,10 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// Audit tunes the auditor (its clock is the env's Clock unless set).
 	Audit grant.AuditOptions
+	// DBFile and Clock, when set, are another Env's: the new server is a
+	// restart of that one, on the same store and at the same time.
+	DBFile string
+	Clock  *Clock
 }
 
 // Env is a running tokend.
@@ -94,7 +98,10 @@ type Env struct {
 func New(t testing.TB, opts Options) *Env {
 	t.Helper()
 	ctx := context.Background()
-	dbFile := filepath.Join(t.TempDir(), "tokend.db")
+	dbFile := opts.DBFile
+	if dbFile == "" {
+		dbFile = filepath.Join(t.TempDir(), "tokend.db")
+	}
 	store, err := sqlite.Open(ctx, dbFile)
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +124,10 @@ func New(t testing.TB, opts Options) *Env {
 	}
 	logs := &lockedBuilder{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	clk := &Clock{}
+	clk := opts.Clock
+	if clk == nil {
+		clk = &Clock{}
+	}
 	m := metrics.New()
 	if opts.Audit.Now == nil {
 		opts.Audit.Now = clk.Now

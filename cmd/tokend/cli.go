@@ -82,6 +82,7 @@ func (c *cli) dispatch(ctx context.Context, group, sub string, args []string) er
 func (c *cli) commands() map[string]command {
 	var (
 		passwordStdin, public bool
+		keepSessions          bool
 		roles, grants, scopes listFlag
 		clientID, mode, alg   string
 		overlap, prepublish   time.Duration
@@ -112,7 +113,7 @@ func (c *cli) commands() map[string]command {
 				jsonFlag(fs)
 			},
 			check: func(a []string) error {
-				if err := validName("a user name", a[0]); err != nil {
+				if err := tokend.ValidUsername(a[0]); err != nil {
 					return usageError{tokend.ErrorMessage(err)}
 				}
 				for _, r := range roles {
@@ -154,6 +155,7 @@ func (c *cli) commands() map[string]command {
 			positional: 1, names: "a user name",
 			flags: func(fs *flag.FlagSet) {
 				fs.BoolVar(&passwordStdin, "password-stdin", false, "read the password from standard input (one line)")
+				fs.BoolVar(&keepSessions, "keep-sessions", false, "keep the user's sessions and tokens (by default a new password ends them)")
 				argonFlags(fs)
 			},
 			check: func(a []string) error {
@@ -175,13 +177,14 @@ func (c *cli) commands() map[string]command {
 				if err != nil {
 					return err
 				}
-				if err := s.SetUserPassword(ctx, u.ID, hash); err != nil {
+				if err := grant.SetPassword(grant.WithDialect(ctx, "cli"), s, u.ID, hash, keepSessions, time.Now()); err != nil {
 					return err
 				}
-				if err := audit(ctx, s, "user.password_changed", u.ID, "", ""); err != nil {
-					return err
+				if keepSessions {
+					fmt.Fprintf(c.stdout, "password of %s changed; their sessions and tokens are kept\n", u.Username)
+				} else {
+					fmt.Fprintf(c.stdout, "password of %s changed; their sessions are ended and the tokens issued to them before now are revoked\n", u.Username)
 				}
-				fmt.Fprintf(c.stdout, "password of %s changed\n", u.Username)
 				return nil
 			},
 		},
@@ -609,6 +612,9 @@ func (c *cli) keyRotate(ctx context.Context, s tokend.Store, alg string, prepubl
 		return err
 	}
 	fmt.Fprintf(c.stdout, "new %s key %s signs from %s\n", alg, kid, now.Add(prepublish).UTC().Format(time.RFC3339))
+	if note := unusedAlgNote(stored, alg); note != "" {
+		fmt.Fprintln(c.stdout, note)
+	}
 	return nil
 }
 

@@ -88,6 +88,20 @@ func (d *dialectConfig) validate() error {
 			errs = append(errs, fmt.Errorf("%s must be positive", l.flag))
 		}
 	}
+	// Atoti and taiki tokens belong to no session.
+	for _, l := range []struct {
+		accessFlag  string
+		access      time.Duration
+		sessionFlag string
+		session     time.Duration
+	}{
+		{"--simplejwt-access-ttl", d.simplejwt.AccessTTL, "--simplejwt-refresh-ttl", d.simplejwt.RefreshTTL},
+		{"--ocm-access-ttl", d.ocm.AccessTTL, "--ocm-refresh-ttl", d.ocm.RefreshTTL},
+	} {
+		if err := ttlWithinSession(l.accessFlag, l.access, l.sessionFlag, l.session); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := d.taiki.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -139,4 +153,18 @@ func (d *dialectConfig) routes(engine *grant.Engine) []httpapi.Routes {
 		out = append(out, taiki.New(engine, d.taiki))
 	}
 	return out
+}
+
+// ttlWithinSession refuses an access-token lifetime longer than the
+// lifetime of the session (refresh token) its tokens belong to. The
+// session is how long a login lasts; a token minted at login would outlive
+// it, which is almost certainly a mistake (swapped flags, say). tokend
+// still keeps a session's revocation until its last token has expired,
+// whatever the lifetimes (grant.Engine.PurgeRevokedSessions).
+func ttlWithinSession(accessFlag string, access time.Duration, sessionFlag string, session time.Duration) error {
+	if access > 0 && session > 0 && access > session {
+		return fmt.Errorf("%s %s is longer than %s %s: an access token must not outlive its session (refresh token); shorten %s or lengthen %s",
+			accessFlag, access, sessionFlag, session, accessFlag, sessionFlag)
+	}
+	return nil
 }

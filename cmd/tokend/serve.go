@@ -139,6 +139,9 @@ func (c *serveConfig) validate() error {
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
 	}
+	if err := ttlWithinSession("--access-ttl", c.accessTTL, "--refresh-ttl", c.refreshTTL); err != nil {
+		errs = append(errs, err)
+	}
 	if err := c.dialects.validate(); err != nil {
 		errs = append(errs, err)
 	}
