@@ -228,8 +228,8 @@ func checkStore(t *testing.T, dbPath string, f opsFixture, led *crashLedger, kid
 		t.Fatalf("integrity check after a kill: %q %v", integrity, err)
 	}
 	for what, query := range map[string]string{
-		"sessions without their user":       `SELECT COUNT(*) FROM sessions WHERE user_id NOT IN (SELECT id FROM users)`,
-		"sessions without their client":     `SELECT COUNT(*) FROM sessions WHERE client_id <> '' AND client_id NOT IN (SELECT id FROM clients)`,
+		"sessions without their user":        `SELECT COUNT(*) FROM sessions WHERE user_id NOT IN (SELECT id FROM users)`,
+		"sessions without their client":      `SELECT COUNT(*) FROM sessions WHERE client_id <> '' AND client_id NOT IN (SELECT id FROM clients)`,
 		"end users without their client app": `SELECT COUNT(*) FROM users WHERE client_id <> '' AND client_id NOT IN (SELECT id FROM clients)`,
 		"versions recorded twice":            `SELECT COUNT(*) - COUNT(DISTINCT version) FROM schema_version`,
 	} {
