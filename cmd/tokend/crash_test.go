@@ -60,6 +60,10 @@ func TestCrashLoop(t *testing.T) {
 		if round > 0 {
 			mode := []string{"normal", "full"}[round%2]
 			s = startServer(t, dir, "--issuer", opsIssuer, "--sqlite-synchronous", mode)
+			var integrity string
+			if err := openDB(t, dbPath).QueryRow(`PRAGMA integrity_check`).Scan(&integrity); err != nil || integrity != "ok" {
+				t.Fatalf("integrity check after restart %d: %q %v", round, integrity, err)
+			}
 			checked += afterRestart(t, s, f, led)
 		}
 		if round == kills {
