@@ -151,7 +151,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("read version: %w", err)
 		}
 		if current > latest {
-			return fmt.Errorf("database schema version %d is newer than this tokend (%d): upgrade tokend", current, latest)
+			return newerSchema(current, latest)
 		}
 		for v := current + 1; v <= latest; v++ {
 			body, err := migrations.ReadFile(names[v-1])

@@ -84,7 +84,7 @@ var _ tokend.Store = (*Store)(nil)
 // pending migrations. A new file is created with mode 0600 (files.go); the
 // directory must exist. LooseFiles then lists existing files that others
 // may read.
-func Open(ctx context.Context, path string) (*Store, error) {
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if path == "" {
 		return nil, fmt.Errorf("open sqlite: empty path")
 	}
@@ -92,7 +92,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)", "foreign_keys(1)"} {
+	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(" + synchronous(opts) + ")", "foreign_keys(1)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -152,7 +152,7 @@ func (s *Store) applyMigration(ctx context.Context, version int, name string, la
 		return fmt.Errorf("migrate: read version: %w", err)
 	}
 	if current > latest {
-		return fmt.Errorf("migrate: database schema version %d is newer than this tokend (%d)", current, latest)
+		return fmt.Errorf("migrate: %w", newerSchema(current, latest))
 	}
 	if current >= version {
 		return nil

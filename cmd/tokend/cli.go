@@ -23,6 +23,7 @@ import (
 	"github.com/tokend/tokend/grant"
 	"github.com/tokend/tokend/keys"
 	"github.com/tokend/tokend/secret"
+	"github.com/tokend/tokend/sqlite"
 )
 
 // maxClientAccessTTL caps a client app's own access-token lifetime, so
@@ -46,14 +47,18 @@ type command struct {
 	// so that wrong usage is reported as such whatever the store.
 	check func(args []string) error
 	run   func(ctx context.Context, s tokend.Store, args []string) error
+	// direct runs instead of run for a command that must not open the
+	// store as the others do (opening applies migrations): it gets --db.
+	direct func(ctx context.Context, db string, args []string) error
 }
 
 func (c *cli) dispatch(ctx context.Context, group, sub string, args []string) error {
-	cmd, ok := c.commands()[group+" "+sub]
+	name := strings.TrimSpace(group + " " + sub)
+	cmd, ok := c.commands()[name]
 	if !ok {
-		return usagef("unknown command %q", group+" "+sub)
+		return usagef("unknown command %q", name)
 	}
-	fs := newFlags(group+" "+sub, c.stderr)
+	fs := newFlags(name, c.stderr)
 	fs.StringVar(&c.db, "db", defaultDB, "store: sqlite:PATH or postgres://... (env TOKEND_DB)")
 	if cmd.flags != nil {
 		cmd.flags(fs)
@@ -70,7 +75,12 @@ func (c *cli) dispatch(ctx context.Context, group, sub string, args []string) er
 			return err
 		}
 	}
-	store, err := openStore(ctx, c.db)
+	if cmd.direct != nil {
+		return cmd.direct(ctx, c.db, pos)
+	}
+	// A command's change is on disk when it exits (synchronous=FULL: one
+	// sync per command, which costs a command nothing that matters).
+	store, err := openStore(ctx, c.db, sqlite.Synchronous("full"))
 	if err != nil {
 		return err
 	}
@@ -283,6 +293,10 @@ func (c *cli) commands() map[string]command {
 			flags: jsonFlag,
 			run:   func(ctx context.Context, s tokend.Store, a []string) error { return c.keyList(ctx, s) },
 		},
+		"backup":       c.backupCommand(),
+		"migrate":      c.migrateCommand(),
+		"version":      c.versionCommand(),
+		"config check": c.configCheckCommand(),
 		"key rotate": {
 			flags: func(fs *flag.FlagSet) {
 				fs.StringVar(&alg, "alg", "ES256", "algorithm of the new key: ES256, EdDSA, RS256 or RS512")

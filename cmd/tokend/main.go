@@ -36,6 +36,10 @@ Usage:
   tokend key list [--json]
   tokend key rotate [--alg ES256|EdDSA|RS256|RS512] [--prepublish D]
   tokend key reseal [--old-master-key-file F] [--master-key-file F] [--remove-master-key]
+  tokend backup --out FILE [--force] | --verify FILE
+  tokend migrate [--dry-run]
+  tokend version [--json]
+  tokend config check FILE
 
 Every flag has an environment twin: --db is TOKEND_DB, --refresh-grace is
 TOKEND_REFRESH_GRACE, and so on. Run 'tokend COMMAND --help' for a command's flags.
@@ -90,7 +94,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stdout, usage)
 		return nil
 	case "serve":
-		return serve(ctx, rest, stderr)
+		return serve(ctx, rest, stdout, stderr)
 	case "user", "client", "key", "audit":
 		if sub == "-h" || sub == "--help" || sub == "help" {
 			fmt.Fprint(stdout, usage)
@@ -102,7 +106,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		c := &cli{stdin: stdin, stdout: stdout, stderr: stderr}
 		return c.dispatch(ctx, cmd, sub, rest[1:])
 	default:
-		return usagef("unknown command %q", cmd)
+		c := &cli{stdin: stdin, stdout: stdout, stderr: stderr}
+		return c.dispatchOther(ctx, cmd, rest)
 	}
 }
 
@@ -170,18 +175,18 @@ const defaultDB = "sqlite:tokend.db"
 
 // openStore opens the store a --db value names: sqlite:PATH (or a bare
 // path) or postgres://...
-func openStore(ctx context.Context, dsn string) (tokend.Store, error) {
+func openStore(ctx context.Context, dsn string, opts ...sqlite.Option) (tokend.Store, error) {
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		return postgres.Open(ctx, dsn)
 	case strings.HasPrefix(dsn, "sqlite://"):
-		return sqlite.Open(ctx, strings.TrimPrefix(dsn, "sqlite://"))
+		return sqlite.Open(ctx, strings.TrimPrefix(dsn, "sqlite://"), opts...)
 	case strings.HasPrefix(dsn, "sqlite:"):
-		return sqlite.Open(ctx, strings.TrimPrefix(dsn, "sqlite:"))
+		return sqlite.Open(ctx, strings.TrimPrefix(dsn, "sqlite:"), opts...)
 	case strings.Contains(dsn, "://"):
 		return nil, fmt.Errorf("unsupported --db %q: want sqlite:PATH or postgres://...", redactDSN(dsn))
 	default:
-		return sqlite.Open(ctx, dsn)
+		return sqlite.Open(ctx, dsn, opts...)
 	}
 }
 

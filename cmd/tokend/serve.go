@@ -23,11 +23,13 @@ import (
 	"github.com/tokend/tokend/metrics"
 	"github.com/tokend/tokend/postgres"
 	"github.com/tokend/tokend/secret"
+	"github.com/tokend/tokend/sqlite"
 )
 
 // serveConfig is everything `tokend serve` can be told.
 type serveConfig struct {
 	addr, db, issuer, audience, alg string
+	sqliteSync                      string
 	accessTTL, refreshTTL, grace    time.Duration
 	keyRotation, keyPrepublish      time.Duration
 	argon                           secret.Params
@@ -50,6 +52,7 @@ type serveConfig struct {
 func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.StringVar(&c.db, "db", defaultDB, "store: sqlite:PATH or postgres://...")
+	fs.StringVar(&c.sqliteSync, "sqlite-synchronous", "normal", "SQLite durability: normal survives a crash of the process, full also a power loss (slower commits)")
 	fs.StringVar(&c.issuer, "issuer", "", "issuer URL put in every token (default http://ADDR)")
 	fs.StringVar(&c.audience, "audience", "", "audience of access tokens (default: the issuer)")
 	fs.StringVar(&c.alg, "alg", "ES256", "default signing algorithm: ES256, EdDSA, RS256 or RS512")
@@ -88,6 +91,9 @@ func (c *serveConfig) validate() error {
 	var errs []error
 	if _, _, err := net.SplitHostPort(c.addr); err != nil {
 		errs = append(errs, fmt.Errorf("--addr %q: %v", c.addr, err))
+	}
+	if err := sqlite.ParseSynchronous(c.sqliteSync); err != nil {
+		errs = append(errs, fmt.Errorf("--sqlite-synchronous %q: want normal or full", c.sqliteSync))
 	}
 	if !keys.ValidAlg(c.alg) {
 		errs = append(errs, fmt.Errorf("--alg %q: want ES256, EdDSA, RS256 or RS512", c.alg))
@@ -168,15 +174,18 @@ func (c *serveConfig) logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func serve(ctx context.Context, args []string, stderr io.Writer) error {
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c serveConfig
-	fs := newFlags("serve", stderr)
-	c.flags(fs)
+	var file configFlags
+	fs := serveFlags(&c, &file, stderr)
 	if _, err := parse(fs, args, 0, ""); err != nil {
 		return err
 	}
-	if err := c.validate(); err != nil {
+	if err := file.check(fs, &c); err != nil {
 		return usageError{err.Error()}
+	}
+	if file.print {
+		return file.printConfig(fs, args, stdout)
 	}
 	log := c.logger(stderr)
 	// The master key first: a weak one is refused before any file is made.
@@ -185,7 +194,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return usageError{err.Error()}
 	}
 
-	store, err := openStore(ctx, c.db)
+	store, err := openStore(ctx, c.db, sqlite.Synchronous(c.sqliteSync))
 	if err != nil {
 		return err
 	}
