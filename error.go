@@ -23,6 +23,7 @@ const (
 	EFORBIDDEN          = "forbidden"     // authenticated, but not allowed here
 	ENOTFOUND           = "not_found"
 	ECONFLICT           = "conflict"
+	EPRECONDITION       = "precondition_failed" // the object changed since the version the caller named
 	EUNAVAILABLE        = "unavailable"       // overloaded or the store is unreachable: retry later
 	ETOOMANY            = "too_many_requests" // locked out or rate limited: retry after RetryAfter
 	EINTERNAL           = "internal"
@@ -39,6 +40,38 @@ type Error struct {
 	Err error
 	// RetryAfter says when to try again, for ETOOMANY and EUNAVAILABLE.
 	RetryAfter time.Duration
+	// Fields lists every bad field of a request that failed validation
+	// (EINVALID), so that a caller can fix them all at once.
+	Fields []FieldError
+}
+
+// FieldError is one bad field of a request. Field is a path into the
+// request ("username", "roles[2]", "claims.iss"); Detail says what is
+// wrong, safely (never a secret).
+type FieldError struct {
+	Field  string
+	Detail string
+}
+
+// Invalid returns an EINVALID error listing fields, or nil if there are none.
+func Invalid(fields []FieldError) error {
+	if len(fields) == 0 {
+		return nil
+	}
+	msg := fields[0].Field + ": " + fields[0].Detail
+	if len(fields) > 1 {
+		msg = fmt.Sprintf("%s (and %d more)", msg, len(fields)-1)
+	}
+	return &Error{Code: EINVALID, Message: msg, Field: fields[0].Field, Fields: fields}
+}
+
+// ErrorFields returns the bad fields err lists, if any.
+func ErrorFields(err error) []FieldError {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Fields
+	}
+	return nil
 }
 
 func (e *Error) Error() string {

@@ -405,13 +405,18 @@ func fromList(l []string) []string {
 
 // Users.
 
-const userColumns = `id, username, password_hash, roles, client_id, disabled, created_at, last_login_at, last_refresh_at`
+const userColumns = `id, username, password_hash, roles, client_id, disabled, created_at, last_login_at, last_refresh_at, claims, version`
 
 func scanUser(row scanner) (*tokend.User, error) {
 	var u tokend.User
 	var login, refresh pgtype.Timestamptz
-	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Roles, &u.ClientID, &u.Disabled, &u.CreatedAt, &login, &refresh); err != nil {
+	var claims []byte
+	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Roles, &u.ClientID, &u.Disabled, &u.CreatedAt, &login, &refresh, &claims, &u.Version); err != nil {
 		return nil, err
+	}
+	var err error
+	if u.Claims, err = tokend.DecodeClaims(claims); err != nil {
+		return nil, fmt.Errorf("claims of user %s: %w", u.ID, err)
 	}
 	u.Roles = fromList(u.Roles)
 	u.CreatedAt, u.LastLoginAt, u.LastRefreshAt = u.CreatedAt.UTC(), fromOpt(login), fromOpt(refresh)
@@ -420,12 +425,17 @@ func scanUser(row scanner) (*tokend.User, error) {
 
 func (s *Store) CreateUser(ctx context.Context, u *tokend.User) error {
 	return s.inTx(ctx, "create user", func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			u.ID, u.Username, u.PasswordHash, list(u.Roles), u.ClientID, u.Disabled,
-			u.CreatedAt, optTime(u.LastLoginAt), optTime(u.LastRefreshAt))
+		claims, err := tokend.EncodeClaims(u.Claims)
 		if err != nil {
 			return err
 		}
+		_, err = tx.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1)`,
+			u.ID, u.Username, u.PasswordHash, list(u.Roles), u.ClientID, u.Disabled,
+			u.CreatedAt, optTime(u.LastLoginAt), optTime(u.LastRefreshAt), claims)
+		if err != nil {
+			return err
+		}
+		u.Version = 1
 		return s.recordChanges(ctx, tx, tokend.Change{Kind: tokend.ChangeUser, Ref: u.ID})
 	})
 }
@@ -456,7 +466,7 @@ func (s *Store) SetUserPassword(ctx context.Context, id, hash string) error {
 		return notFound("set user password")
 	}
 	return s.execChanged(ctx, "set user password", tokend.ChangeUser, id,
-		`UPDATE users SET password_hash = $1 WHERE id = $2`, hash, id)
+		`UPDATE users SET password_hash = $1, version = version + 1 WHERE id = $2`, hash, id)
 }
 
 func (s *Store) DisableUser(ctx context.Context, id string, at time.Time) error {
@@ -465,27 +475,18 @@ func (s *Store) DisableUser(ctx context.Context, id string, at time.Time) error 
 		return notFound(op)
 	}
 	return s.inTx(ctx, op, func(ctx context.Context, tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE users SET disabled = true WHERE id = $1`, id)
+		tag, err := tx.Exec(ctx, `UPDATE users SET disabled = true, version = version + 1 WHERE id = $1`, id)
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
 			return notFound(op)
 		}
-		rows, err := tx.Query(ctx, `UPDATE sessions SET revoked_at = $2, revoke_reason = 'user disabled'
-			WHERE user_id = $1 AND revoked_at IS NULL RETURNING id`, id, optTime(at))
+		sessions, err := revokeUserSessions(ctx, tx, id, at, "user disabled")
 		if err != nil {
 			return err
 		}
-		sessions, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return err
-		}
-		changes := []tokend.Change{{Kind: tokend.ChangeUser, Ref: id}}
-		for _, sid := range sessions {
-			changes = append(changes, tokend.Change{Kind: tokend.ChangeSession, Ref: sid})
-		}
-		return s.recordChanges(ctx, tx, changes...)
+		return s.recordChanges(ctx, tx, append([]tokend.Change{{Kind: tokend.ChangeUser, Ref: id}}, sessions...)...)
 	})
 }
 
@@ -493,7 +494,7 @@ func (s *Store) TouchLogin(ctx context.Context, userID string, at time.Time) err
 	if unstorable(userID) {
 		return nil
 	}
-	_, err := s.exec(ctx, "touch login", `UPDATE users SET last_login_at = $1 WHERE id = $2`, optTime(at), userID)
+	_, err := s.exec(ctx, "touch login", `UPDATE users SET last_login_at = $1, version = version + 1 WHERE id = $2`, optTime(at), userID)
 	return err
 }
 
@@ -501,20 +502,20 @@ func (s *Store) TouchRefresh(ctx context.Context, userID string, at time.Time) e
 	if unstorable(userID) {
 		return nil
 	}
-	_, err := s.exec(ctx, "touch refresh", `UPDATE users SET last_refresh_at = $1 WHERE id = $2`, optTime(at), userID)
+	_, err := s.exec(ctx, "touch refresh", `UPDATE users SET last_refresh_at = $1, version = version + 1 WHERE id = $2`, optTime(at), userID)
 	return err
 }
 
 // Clients.
 
-const clientColumns = `id, name, secret_hash, prev_secret_hash, prev_secret_until, public, grants, scopes, mode, access_ttl_ms, disabled, created_at`
+const clientColumns = `id, name, secret_hash, prev_secret_hash, prev_secret_until, public, grants, scopes, mode, access_ttl_ms, disabled, created_at, version`
 
 func scanClient(row scanner) (*tokend.ClientApp, error) {
 	var c tokend.ClientApp
 	var prevUntil pgtype.Timestamptz
 	var ttl int64
 	if err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.PrevSecretHash, &prevUntil, &c.Public,
-		&c.Grants, &c.Scopes, &c.Mode, &ttl, &c.Disabled, &c.CreatedAt); err != nil {
+		&c.Grants, &c.Scopes, &c.Mode, &ttl, &c.Disabled, &c.CreatedAt, &c.Version); err != nil {
 		return nil, err
 	}
 	c.PrevSecretUntil, c.CreatedAt = fromOpt(prevUntil), c.CreatedAt.UTC()
@@ -525,12 +526,13 @@ func scanClient(row scanner) (*tokend.ClientApp, error) {
 
 func (s *Store) CreateClient(ctx context.Context, c *tokend.ClientApp) error {
 	return s.inTx(ctx, "create client", func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		_, err := tx.Exec(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1)`,
 			c.ID, c.Name, c.SecretHash, c.PrevSecretHash, optTime(c.PrevSecretUntil), c.Public,
 			list(c.Grants), list(c.Scopes), c.Mode, c.AccessTTL.Milliseconds(), c.Disabled, c.CreatedAt)
 		if err != nil {
 			return err
 		}
+		c.Version = 1
 		return s.recordChanges(ctx, tx, tokend.Change{Kind: tokend.ChangeClient, Ref: c.ID})
 	})
 }
@@ -553,7 +555,7 @@ func (s *Store) SetClientSecret(ctx context.Context, id string, hash []byte, pre
 	// SET sees the row as it was: prev_secret_hash gets the old secret_hash.
 	return s.execChanged(ctx, "set client secret", tokend.ChangeClient, id,
 		`UPDATE clients SET prev_secret_hash = CASE WHEN $1::boolean THEN secret_hash END,
-			prev_secret_until = $2, secret_hash = $3 WHERE id = $4`,
+			prev_secret_until = $2, secret_hash = $3, version = version + 1 WHERE id = $4`,
 		!prevUntil.IsZero(), optTime(prevUntil), hash, id)
 }
 
@@ -562,7 +564,7 @@ func (s *Store) DisableClient(ctx context.Context, id string) error {
 		return notFound("disable client")
 	}
 	return s.execChanged(ctx, "disable client", tokend.ChangeClient, id,
-		`UPDATE clients SET disabled = true WHERE id = $1`, id)
+		`UPDATE clients SET disabled = true, version = version + 1 WHERE id = $1`, id)
 }
 
 // Keys.
@@ -908,10 +910,10 @@ func (s *Store) AppendAudit(ctx context.Context, events []tokend.AuditEvent) err
 	return s.inTx(ctx, "append audit", func(ctx context.Context, tx pgx.Tx) error {
 		rows := make([][]any, len(events))
 		for i, e := range events {
-			rows[i] = []any{e.At, e.Event, e.Subject, e.ClientID, e.Dialect, e.IP, e.Outcome, e.Detail}
+			rows[i] = []any{e.At, e.Event, e.Subject, e.ClientID, e.Dialect, e.IP, e.Outcome, e.Detail, e.Actor}
 		}
 		_, err := tx.CopyFrom(ctx, pgx.Identifier{"audit"},
-			[]string{"at", "event", "subject", "client_id", "dialect", "ip", "outcome", "detail"}, pgx.CopyFromRows(rows))
+			[]string{"at", "event", "subject", "client_id", "dialect", "ip", "outcome", "detail", "actor"}, pgx.CopyFromRows(rows))
 		return err
 	})
 }
@@ -925,15 +927,19 @@ func (s *Store) ListAudit(ctx context.Context, f tokend.AuditFilter) ([]tokend.A
 	if since.IsZero() {
 		since = time.Unix(0, 0)
 	}
-	out, err := all(ctx, s, "list audit", func(row scanner) (tokend.AuditEvent, error) {
-		var e tokend.AuditEvent
-		err := row.Scan(&e.Seq, &e.At, &e.Event, &e.Subject, &e.ClientID, &e.Dialect, &e.IP, &e.Outcome, &e.Detail)
-		e.At = e.At.UTC()
-		return e, err
-	}, `SELECT seq, at, event, subject, client_id, dialect, ip, outcome, detail FROM audit
+	out, err := all(ctx, s, "list audit", scanAudit, `SELECT `+auditColumns+` FROM audit
 		WHERE at >= $1 AND ($2 = '' OR subject = $2) ORDER BY at, seq LIMIT $3`, since, f.Subject, limit)
 	if len(out) == 0 {
 		out = nil
 	}
 	return out, err
+}
+
+const auditColumns = `seq, at, event, subject, client_id, dialect, ip, outcome, detail, actor`
+
+func scanAudit(row scanner) (tokend.AuditEvent, error) {
+	var e tokend.AuditEvent
+	err := row.Scan(&e.Seq, &e.At, &e.Event, &e.Subject, &e.ClientID, &e.Dialect, &e.IP, &e.Outcome, &e.Detail, &e.Actor)
+	e.At = e.At.UTC()
+	return e, err
 }

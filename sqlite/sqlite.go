@@ -272,15 +272,20 @@ func (s *Store) execChanged(ctx context.Context, op, kind, ref, query string, ar
 
 // Users.
 
-const userColumns = `id, username, password_hash, roles, client_id, disabled, created_at, last_login_at, last_refresh_at`
+const userColumns = `id, username, password_hash, roles, client_id, disabled, created_at, last_login_at, last_refresh_at, claims, version`
 
 func scanUser(row interface{ Scan(...any) error }) (*tokend.User, error) {
 	var u tokend.User
 	var roles string
 	var disabled int
 	var created, login, refresh int64
-	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &roles, &u.ClientID, &disabled, &created, &login, &refresh); err != nil {
+	var claims string
+	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &roles, &u.ClientID, &disabled, &created, &login, &refresh, &claims, &u.Version); err != nil {
 		return nil, err
+	}
+	var err error
+	if u.Claims, err = tokend.DecodeClaims([]byte(claims)); err != nil {
+		return nil, fmt.Errorf("claims of user %s: %w", u.ID, err)
 	}
 	u.Roles = splitList(roles)
 	u.Disabled = disabled != 0
@@ -290,12 +295,17 @@ func scanUser(row interface{ Scan(...any) error }) (*tokend.User, error) {
 
 func (s *Store) CreateUser(ctx context.Context, u *tokend.User) error {
 	return s.inTx(ctx, "create user", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		claims, err := tokend.EncodeClaims(u.Claims)
+		if err != nil {
+			return fmt.Errorf("create user: %w", err)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
 			u.ID, u.Username, u.PasswordHash, joinList(u.Roles), u.ClientID, b2i(u.Disabled),
-			micro(u.CreatedAt), micro(u.LastLoginAt), micro(u.LastRefreshAt))
+			micro(u.CreatedAt), micro(u.LastLoginAt), micro(u.LastRefreshAt), string(claims))
 		if err != nil {
 			return wrap("create user", err)
 		}
+		u.Version = 1
 		return recordChange(ctx, tx, tokend.ChangeUser, u.ID)
 	})
 }
@@ -329,13 +339,13 @@ func (s *Store) ListUsers(ctx context.Context, f tokend.UserFilter) ([]*tokend.U
 
 func (s *Store) SetUserPassword(ctx context.Context, id, hash string) error {
 	return s.execChanged(ctx, "set user password", tokend.ChangeUser, id,
-		`UPDATE users SET password_hash = ? WHERE id = ?`, hash, id)
+		`UPDATE users SET password_hash = ?, version = version + 1 WHERE id = ?`, hash, id)
 }
 
 func (s *Store) DisableUser(ctx context.Context, id string, at time.Time) error {
 	const op = "disable user"
 	return s.inTx(ctx, op, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE users SET disabled = 1 WHERE id = ?`, id)
+		res, err := tx.ExecContext(ctx, `UPDATE users SET disabled = 1, version = version + 1 WHERE id = ?`, id)
 		if err != nil {
 			return wrap(op, err)
 		}
@@ -345,52 +355,63 @@ func (s *Store) DisableUser(ctx context.Context, id string, at time.Time) error 
 		if err := recordChange(ctx, tx, tokend.ChangeUser, id); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM sessions WHERE user_id = ? AND revoked_at = 0`, id)
-		if err != nil {
-			return wrap(op, err)
-		}
-		var ids []string
-		for rows.Next() {
-			var sid string
-			if err := rows.Scan(&sid); err != nil {
-				rows.Close()
-				return wrap(op, err)
-			}
-			ids = append(ids, sid)
-		}
-		rows.Close()
-		for _, sid := range ids {
-			if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = 'user disabled' WHERE id = ?`, micro(at), sid); err != nil {
-				return wrap(op, err)
-			}
-			if err := recordChange(ctx, tx, tokend.ChangeSession, sid); err != nil {
-				return err
-			}
-		}
-		return nil
+		_, err = revokeUserSessions(ctx, tx, id, at, "user disabled")
+		return err
 	})
 }
 
+// revokeUserSessions revokes the user's live sessions in tx, recording a
+// change for each, and returns how many.
+func revokeUserSessions(ctx context.Context, tx *sql.Tx, userID string, at time.Time, reason string) (int, error) {
+	const op = "revoke user sessions"
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM sessions WHERE user_id = ? AND revoked_at = 0`, userID)
+	if err != nil {
+		return 0, wrap(op, err)
+	}
+	var ids []string
+	for rows.Next() {
+		var sid string
+		if err := rows.Scan(&sid); err != nil {
+			rows.Close()
+			return 0, wrap(op, err)
+		}
+		ids = append(ids, sid)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, wrap(op, err)
+	}
+	for _, sid := range ids {
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE id = ?`, micro(at), reason, sid); err != nil {
+			return 0, wrap(op, err)
+		}
+		if err := recordChange(ctx, tx, tokend.ChangeSession, sid); err != nil {
+			return 0, err
+		}
+	}
+	return len(ids), nil
+}
+
 func (s *Store) TouchLogin(ctx context.Context, userID string, at time.Time) error {
-	_, err := s.exec(ctx, `UPDATE users SET last_login_at = ? WHERE id = ?`, micro(at), userID)
+	_, err := s.exec(ctx, `UPDATE users SET last_login_at = ?, version = version + 1 WHERE id = ?`, micro(at), userID)
 	return wrap("touch login", err)
 }
 
 func (s *Store) TouchRefresh(ctx context.Context, userID string, at time.Time) error {
-	_, err := s.exec(ctx, `UPDATE users SET last_refresh_at = ? WHERE id = ?`, micro(at), userID)
+	_, err := s.exec(ctx, `UPDATE users SET last_refresh_at = ?, version = version + 1 WHERE id = ?`, micro(at), userID)
 	return wrap("touch refresh", err)
 }
 
 // Clients.
 
-const clientColumns = `id, name, secret_hash, prev_secret_hash, prev_secret_until, public, grants, scopes, mode, access_ttl_ms, disabled, created_at`
+const clientColumns = `id, name, secret_hash, prev_secret_hash, prev_secret_until, public, grants, scopes, mode, access_ttl_ms, disabled, created_at, version`
 
 func scanClient(row interface{ Scan(...any) error }) (*tokend.ClientApp, error) {
 	var c tokend.ClientApp
 	var prevUntil, ttl, created int64
 	var public, disabled int
 	var grants, scopes string
-	if err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.PrevSecretHash, &prevUntil, &public, &grants, &scopes, &c.Mode, &ttl, &disabled, &created); err != nil {
+	if err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.PrevSecretHash, &prevUntil, &public, &grants, &scopes, &c.Mode, &ttl, &disabled, &created, &c.Version); err != nil {
 		return nil, err
 	}
 	c.PrevSecretUntil, c.CreatedAt = fromMicro(prevUntil), fromMicro(created)
@@ -402,12 +423,13 @@ func scanClient(row interface{ Scan(...any) error }) (*tokend.ClientApp, error) 
 
 func (s *Store) CreateClient(ctx context.Context, c *tokend.ClientApp) error {
 	return s.inTx(ctx, "create client", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
 			c.ID, c.Name, c.SecretHash, c.PrevSecretHash, micro(c.PrevSecretUntil), b2i(c.Public),
 			joinList(c.Grants), joinList(c.Scopes), c.Mode, c.AccessTTL.Milliseconds(), b2i(c.Disabled), micro(c.CreatedAt))
 		if err != nil {
 			return wrap("create client", err)
 		}
+		c.Version = 1
 		return recordChange(ctx, tx, tokend.ChangeClient, c.ID)
 	})
 }
@@ -437,13 +459,13 @@ func (s *Store) ListClients(ctx context.Context) ([]*tokend.ClientApp, error) {
 func (s *Store) SetClientSecret(ctx context.Context, id string, hash []byte, prevUntil time.Time) error {
 	return s.execChanged(ctx, "set client secret", tokend.ChangeClient, id,
 		`UPDATE clients SET prev_secret_hash = CASE WHEN ? THEN secret_hash ELSE NULL END,
-			prev_secret_until = ?, secret_hash = ? WHERE id = ?`,
+			prev_secret_until = ?, secret_hash = ?, version = version + 1 WHERE id = ?`,
 		b2i(!prevUntil.IsZero()), micro(prevUntil), hash, id)
 }
 
 func (s *Store) DisableClient(ctx context.Context, id string) error {
 	return s.execChanged(ctx, "disable client", tokend.ChangeClient, id,
-		`UPDATE clients SET disabled = 1 WHERE id = ?`, id)
+		`UPDATE clients SET disabled = 1, version = version + 1 WHERE id = ?`, id)
 }
 
 // Keys.
@@ -688,13 +710,13 @@ func (s *Store) AppendAudit(ctx context.Context, events []tokend.AuditEvent) err
 		return nil
 	}
 	return s.inTx(ctx, "append audit", func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit (at, event, subject, client_id, dialect, ip, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit (at, event, subject, client_id, dialect, ip, outcome, detail, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return wrap("append audit", err)
 		}
 		defer stmt.Close()
 		for _, e := range events {
-			if _, err := stmt.ExecContext(ctx, micro(e.At), e.Event, e.Subject, e.ClientID, e.Dialect, e.IP, e.Outcome, e.Detail); err != nil {
+			if _, err := stmt.ExecContext(ctx, micro(e.At), e.Event, e.Subject, e.ClientID, e.Dialect, e.IP, e.Outcome, e.Detail, e.Actor); err != nil {
 				return wrap("append audit", err)
 			}
 		}
@@ -707,7 +729,7 @@ func (s *Store) ListAudit(ctx context.Context, f tokend.AuditFilter) ([]tokend.A
 	if limit <= 0 {
 		limit = 1000
 	}
-	q := `SELECT seq, at, event, subject, client_id, dialect, ip, outcome, detail FROM audit WHERE at >= ?`
+	q := `SELECT ` + auditColumns + ` FROM audit WHERE at >= ?`
 	args := []any{micro(f.Since)}
 	if f.Subject != "" {
 		q += ` AND subject = ?`
@@ -722,13 +744,21 @@ func (s *Store) ListAudit(ctx context.Context, f tokend.AuditFilter) ([]tokend.A
 	defer rows.Close()
 	var out []tokend.AuditEvent
 	for rows.Next() {
-		var e tokend.AuditEvent
-		var at int64
-		if err := rows.Scan(&e.Seq, &at, &e.Event, &e.Subject, &e.ClientID, &e.Dialect, &e.IP, &e.Outcome, &e.Detail); err != nil {
+		e, err := scanAudit(rows)
+		if err != nil {
 			return nil, wrap("list audit", err)
 		}
-		e.At = fromMicro(at)
 		out = append(out, e)
 	}
 	return out, wrap("list audit", rows.Err())
+}
+
+const auditColumns = `seq, at, event, subject, client_id, dialect, ip, outcome, detail, actor`
+
+func scanAudit(row rowScanner) (tokend.AuditEvent, error) {
+	var e tokend.AuditEvent
+	var at int64
+	err := row.Scan(&e.Seq, &at, &e.Event, &e.Subject, &e.ClientID, &e.Dialect, &e.IP, &e.Outcome, &e.Detail, &e.Actor)
+	e.At = fromMicro(at)
+	return e, err
 }
