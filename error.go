@@ -24,8 +24,8 @@ const (
 	ENOTFOUND           = "not_found"
 	ECONFLICT           = "conflict"
 	EPRECONDITION       = "precondition_failed" // the object changed since the version the caller named
-	EUNAVAILABLE        = "unavailable"       // overloaded or the store is unreachable: retry later
-	ETOOMANY            = "too_many_requests" // locked out or rate limited: retry after RetryAfter
+	EUNAVAILABLE        = "unavailable"         // overloaded or the store is unreachable: retry later
+	ETOOMANY            = "too_many_requests"   // locked out or rate limited: retry after RetryAfter
 	EINTERNAL           = "internal"
 )
 
