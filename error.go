@@ -23,11 +23,14 @@ const (
 	EFORBIDDEN          = "forbidden"     // authenticated, but not allowed here
 	ENOTFOUND           = "not_found"
 	ECONFLICT           = "conflict"
-	EPRECONDITION       = "precondition_failed" // the object changed since the version the caller named
-	EUNAVAILABLE        = "unavailable"         // overloaded or the store is unreachable: retry later
-	ETOOMANY            = "too_many_requests"   // locked out or rate limited: retry after RetryAfter
+	EUNAVAILABLE        = "unavailable"       // overloaded or the store is unreachable: retry later
+	ETOOMANY            = "too_many_requests" // locked out or rate limited: retry after RetryAfter
 	EINTERNAL           = "internal"
 )
+
+// EPRECONDITION: the object changed since the version the caller named
+// (a lost compare-and-swap of the management API: HTTP 412).
+const EPRECONDITION = "precondition_failed"
 
 // Error is a failure the caller may be shown. Message is safe to show to a
 // client: it never contains a secret, password or token.
