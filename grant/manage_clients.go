@@ -152,8 +152,9 @@ type ClientPatch struct {
 	Disabled  *bool
 }
 
-// check validates p for client c (public or not) and normalizes its lists.
-func (p *ClientPatch) check(c *tokend.ClientApp) []tokend.FieldError {
+// Check validates p for a client that is public or not, normalizes its
+// lists, and returns every problem.
+func (p *ClientPatch) Check(public bool) []tokend.FieldError {
 	var errs []tokend.FieldError
 	if p.Name != nil {
 		errs = append(errs, CheckName("name", *p.Name)...)
@@ -162,7 +163,7 @@ func (p *ClientPatch) check(c *tokend.ClientApp) []tokend.FieldError {
 		if len(*p.Grants) == 0 {
 			errs = append(errs, fieldErr("grants", "a client needs at least one grant"))
 		}
-		grants, gerrs := CheckGrants("grants", *p.Grants, c.Public)
+		grants, gerrs := CheckGrants("grants", *p.Grants, public)
 		*p.Grants, errs = grants, append(errs, gerrs...)
 	}
 	if p.Scopes != nil {
@@ -211,7 +212,7 @@ func (m *Manager) UpdateClient(ctx context.Context, id string, p ClientPatch, ma
 		if err != nil {
 			return nil, err
 		}
-		if err := tokend.Invalid(p.check(c)); err != nil {
+		if err := tokend.Invalid(p.Check(c.Public)); err != nil {
 			return nil, err
 		}
 		if match != nil && !match(c.Version) {
