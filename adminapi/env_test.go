@@ -107,8 +107,8 @@ type env struct {
 	srv    *httptest.Server
 	// Access tokens: the admin scope, the read scope, another scope only.
 	admin, reader, other string
-	// adminClient is the client app behind the admin token.
-	adminClient string
+	// adminClient and adminSecret are the client app behind the admin token.
+	adminClient, adminSecret string
 	// web is a public client allowed the password grant and the admin
 	// scopes, for users' logins.
 	web string
@@ -116,7 +116,9 @@ type env struct {
 	introID, introSecret string
 }
 
-func newEnv(t *testing.T, store tokend.Store) *env {
+// newEnv starts a node on store; configure, if given, changes the engine's
+// configuration first.
+func newEnv(t *testing.T, store tokend.Store, configure ...func(*grant.Config)) *env {
 	t.Helper()
 	e := &env{t: t, store: store}
 	hasher, err := secret.NewHasher(cheap, 0, 64)
@@ -124,9 +126,11 @@ func newEnv(t *testing.T, store tokend.Store) *env {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	e.engine, err = grant.New(grant.Config{
-		Issuer: issuer, Alg: "ES256", AccessTTL: 15 * time.Minute, RefreshTTL: 24 * time.Hour, RefreshGrace: 10 * time.Second,
-	}, grant.Deps{Store: store, Hasher: hasher, Log: log})
+	cfg := grant.Config{Issuer: issuer, Alg: "ES256", AccessTTL: 15 * time.Minute, RefreshTTL: 24 * time.Hour, RefreshGrace: 10 * time.Second}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	e.engine, err = grant.New(cfg, grant.Deps{Store: store, Hasher: hasher, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,9 +142,8 @@ func newEnv(t *testing.T, store tokend.Store) *env {
 	t.Cleanup(e.srv.Close)
 
 	m := e.manager()
-	var sec string
-	e.adminClient, sec = e.addClient(m, "ops", []string{grant.ScopeAdmin, grant.ScopeAdminRead})
-	e.admin = e.clientToken(e.adminClient, sec, grant.ScopeAdmin)
+	e.adminClient, e.adminSecret = e.addClient(m, "ops", []string{grant.ScopeAdmin, grant.ScopeAdminRead})
+	e.admin = e.clientToken(e.adminClient, e.adminSecret, grant.ScopeAdmin)
 	id, sec := e.addClient(m, "dashboard", []string{grant.ScopeAdminRead})
 	e.reader = e.clientToken(id, sec, "")
 	id, sec = e.addClient(m, "svc", []string{"orders.read"})

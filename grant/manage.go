@@ -54,15 +54,17 @@ func (e *Engine) Manager() *Manager {
 // DialectAdmin names the admin API in audit events.
 const DialectAdmin = "admin"
 
-// Limits of what the management operations accept.
+// Limits of what the management operations accept. Names, roles, scopes
+// and custom claims all end up in access tokens: together they keep the
+// largest token within token.MaxLen.
 const (
 	MaxNameLen     = 200  // usernames and client names, bytes
 	MaxPasswordLen = 1024 // bytes
 	MaxRoles       = 32
-	MaxRoleLen     = 64   // bytes
+	MaxRoleLen     = 32   // bytes
 	MaxClaimsBytes = 4096 // a user's custom claims, as compact JSON
 	MaxScopes      = 32
-	MaxScopeLen    = 128 // bytes
+	MaxScopeLen    = 64 // bytes
 	// MaxClientAccessTTL caps a client app's own access-token lifetime, so
 	// that a retired key is published long enough for every token it signed.
 	MaxClientAccessTTL = 24 * time.Hour

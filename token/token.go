@@ -132,8 +132,11 @@ func Sign(k *keys.Key, typ string, c *Claims) (string, error) {
 	return jws.CompactSerialize()
 }
 
-// MaxLen bounds the tokens Verify will parse at all.
-const MaxLen = 8192
+// MaxLen bounds the tokens Verify will parse at all. It leaves room for
+// the largest token tokend issues: a user's 4 KiB of custom claims with
+// the most roles, scopes and the longest name the admin API accepts
+// (about 11 KiB with RS512), inside the server's 16 KiB of headers.
+const MaxLen = 12 << 10
 
 // Leeway is how far iat and nbf may lie in the future, for clocks that
 // differ a little between nodes. Expiry gets no leeway.
