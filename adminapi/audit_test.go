@@ -2,8 +2,8 @@ package adminapi_test
 
 import (
 	"encoding/base64"
-	"fmt"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
