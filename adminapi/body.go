@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -253,7 +255,7 @@ func (b *members) object(name string) *map[string]any {
 // no getter asked for.
 func (b *members) done() []tokend.FieldError {
 	errs := b.errs
-	for name := range b.m {
+	for _, name := range slices.Sorted(maps.Keys(b.m)) {
 		if !b.seen[name] {
 			errs = append(errs, tokend.FieldError{Field: safeField(name), Detail: "unknown field"})
 		}
