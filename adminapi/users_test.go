@@ -2,9 +2,11 @@ package adminapi_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tokend/tokend"
@@ -208,6 +210,44 @@ func TestUserSessions(t *testing.T) {
 		}
 		if revoked != 1 || kept != 2 {
 			t.Errorf("%d access tokens refused and %d active, want 1 and 2", revoked, kept)
+		}
+	})
+}
+
+// TestIfMatchIsAtomic sends many PATCHes at once, all with the same
+// If-Match: exactly one may win, the others get 412, whatever the
+// interleaving.
+func TestIfMatchIsAtomic(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(t *testing.T) tokend.Store) {
+		e := newEnv(t, open(t))
+		r := e.must(201, "POST", "/admin/v1/users", `{"username": "alice"}`)
+		id, tag := r.str("id"), r.header.Get("ETag")
+		const n = 12
+		statuses := make([]int, n)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				statuses[i] = e.call("PATCH", "/admin/v1/users/"+id, fmt.Sprintf(`{"roles": ["r%d"]}`, i), "If-Match", tag).status
+			}()
+		}
+		close(start)
+		wg.Wait()
+		won := 0
+		for _, s := range statuses {
+			switch s {
+			case 200:
+				won++
+			case 412:
+			default:
+				t.Fatalf("statuses %v", statuses)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("%d PATCHes with the same If-Match won: %v", won, statuses)
 		}
 	})
 }
