@@ -39,6 +39,8 @@ func TestValidation(t *testing.T) {
 				[]string{"claims.jti", "claims.preferred_username", "claims.roles", "claims.scope"}},
 			{"claims over 4 KiB", "POST", users, bigClaims, []string{"claims"}},
 			{"control character in username", "POST", users, `{"username": "a\u0000b"}`, []string{"username"}},
+			{"NUL in claims", "POST", users, `{"username": "x", "claims": {"a": {"b": "c\u0000"}}}`, []string{"claims"}},
+			{"NUL in a claim name", "POST", users, `{"username": "x", "claims": {"a\u0000": 1}}`, []string{"claims"}},
 			{"long username", "POST", users, `{"username": "` + strings.Repeat("n", 201) + `"}`, []string{"username"}},
 			{"too many roles", "POST", users, `{"username": "x", "roles": [` + strings.Repeat(`"r",`, 40) + `"r"]}`, []string{"roles"}},
 			{"duplicate key", "POST", users, `{"username": "a", "username": "b"}`, []string{"username"}},

@@ -1,6 +1,7 @@
 package grant
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -33,6 +34,9 @@ func CheckClaims(field string, claims map[string]any) []tokend.FieldError {
 	switch {
 	case err != nil:
 		errs = append(errs, fieldErr(field, "must be a JSON object"))
+	case bytes.Contains(b, []byte(`\u0000`)):
+		// PostgreSQL keeps no NUL in JSON; refused everywhere alike.
+		errs = append(errs, fieldErr(field, "must not contain NUL characters"))
 	case len(b) > MaxClaimsBytes:
 		errs = append(errs, fieldErr(field, "is %d bytes as JSON; at most %d", len(b), MaxClaimsBytes))
 	}
