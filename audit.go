@@ -48,7 +48,7 @@ func (e AuditEvent) Capped() AuditEvent {
 
 // TextFields lists e's text fields, for code that treats them alike.
 func (e *AuditEvent) TextFields() []*string {
-	return []*string{&e.Event, &e.Subject, &e.ClientID, &e.Dialect, &e.IP, &e.Outcome, &e.Detail}
+	return []*string{&e.Event, &e.Subject, &e.ClientID, &e.Dialect, &e.IP, &e.Outcome, &e.Detail, &e.Actor}
 }
 
 // capText cuts s to at most max bytes without splitting a UTF-8

@@ -28,6 +28,10 @@ const (
 	EINTERNAL           = "internal"
 )
 
+// EPRECONDITION: the object changed since the version the caller named
+// (a lost compare-and-swap of the management API: HTTP 412).
+const EPRECONDITION = "precondition_failed"
+
 // Error is a failure the caller may be shown. Message is safe to show to a
 // client: it never contains a secret, password or token.
 type Error struct {
@@ -39,6 +43,38 @@ type Error struct {
 	Err error
 	// RetryAfter says when to try again, for ETOOMANY and EUNAVAILABLE.
 	RetryAfter time.Duration
+	// Fields lists every bad field of a request that failed validation
+	// (EINVALID), so that a caller can fix them all at once.
+	Fields []FieldError
+}
+
+// FieldError is one bad field of a request. Field is a path into the
+// request ("username", "roles[2]", "claims.iss"); Detail says what is
+// wrong, safely (never a secret).
+type FieldError struct {
+	Field  string
+	Detail string
+}
+
+// Invalid returns an EINVALID error listing fields, or nil if there are none.
+func Invalid(fields []FieldError) error {
+	if len(fields) == 0 {
+		return nil
+	}
+	msg := fields[0].Field + ": " + fields[0].Detail
+	if len(fields) > 1 {
+		msg = fmt.Sprintf("%s (and %d more)", msg, len(fields)-1)
+	}
+	return &Error{Code: EINVALID, Message: msg, Field: fields[0].Field, Fields: fields}
+}
+
+// ErrorFields returns the bad fields err lists, if any.
+func ErrorFields(err error) []FieldError {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Fields
+	}
+	return nil
 }
 
 func (e *Error) Error() string {

@@ -41,6 +41,13 @@ type User struct {
 	// created before it, no longer pass (set when the password changes;
 	// zero: never set). See grant.SetPassword for the rule.
 	TokensNotBefore time.Time
+	// Claims are custom claims added to the user's OAuth access tokens and
+	// to /userinfo (never one that tokend sets itself); nil for none.
+	Claims map[string]any
+	// Version counts the changes the store made to the user, from 1: the
+	// admin API's entity tag, and the compare-and-swap of UpdateUser and
+	// DeleteUser. The store sets it.
+	Version int64
 }
 
 // ClientApp is an application that authenticates with its id and a secret
@@ -61,6 +68,9 @@ type ClientApp struct {
 	AccessTTL time.Duration // 0: the server's default
 	Disabled  bool
 	CreatedAt time.Time
+	// Version counts the changes the store made to the client, from 1 (as
+	// User.Version). The store sets it.
+	Version int64
 }
 
 // Allows reports whether the client may use grant.
@@ -251,6 +261,41 @@ type Store interface {
 	// retention limit) and returns how many it deleted.
 	PurgeAudit(ctx context.Context, before time.Time) (int64, error)
 
+	// Management: what the admin API and the CLI need beyond the above.
+	// Every write bumps the object's Version and records a Change.
+
+	// UpdateUser writes u's username, roles, claims and disabled flag if
+	// the stored user is still at version (EPRECONDITION otherwise;
+	// ECONFLICT if the username is taken), and sets u.Version to the new
+	// version. A disabled user's live sessions are revoked at `at`, as
+	// DisableUser does.
+	UpdateUser(ctx context.Context, u *User, version int64, at time.Time) error
+	// DeleteUser deletes the user and its sessions, if the user is still
+	// at version (0: whatever its version; EPRECONDITION otherwise).
+	DeleteUser(ctx context.Context, id string, version int64) error
+	// FindUsers returns a page of the users q selects, ordered by id.
+	FindUsers(ctx context.Context, q UserQuery) ([]*User, error)
+	// RevokeUserSessions revokes every live session of the user (a Change
+	// for each) and returns how many it revoked.
+	RevokeUserSessions(ctx context.Context, userID string, at time.Time, reason string) (int, error)
+	// FindSessions returns a page of the sessions q selects, ordered by id.
+	FindSessions(ctx context.Context, q SessionQuery) ([]*Session, error)
+
+	// UpdateClient writes c's name, grants, scopes, mode, access TTL and
+	// disabled flag if the stored client is still at version
+	// (EPRECONDITION otherwise), and sets c.Version to the new version.
+	UpdateClient(ctx context.Context, c *ClientApp, version int64) error
+	// DeleteClient deletes the client app, its end users and every session
+	// at it or of those users, if the client is still at version (0:
+	// whatever its version; EPRECONDITION otherwise).
+	DeleteClient(ctx context.Context, id string, version int64) error
+	// FindClients returns a page of the client apps, ordered by id.
+	FindClients(ctx context.Context, q ClientQuery) ([]*ClientApp, error)
+
+	// FindAudit returns a page of the audit events q selects, newest
+	// first (oldest first with q.Ascending).
+	FindAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
+
 	Ping(ctx context.Context) error
 	Close() error
 }
@@ -335,6 +380,10 @@ type AuditEvent struct {
 	// of a refusal within the auditor's window were merged into this one
 	// row (At is then the first of them). Stores write 1 for 0.
 	Count int
+	// Actor is who made a management change: "client:<id>" or
+	// "user:<id>" for the admin API's caller, "cli" for the command line;
+	// empty for events that are no management change.
+	Actor string
 }
 
 // AuditFilter selects audit events.
@@ -342,4 +391,55 @@ type AuditFilter struct {
 	Since   time.Time // at or after; zero: from the start
 	Subject string    // exact subject; empty: any
 	Limit   int       // at most this many (the oldest ones); 0: 1000
+}
+
+// UserQuery selects a page of users for FindUsers.
+type UserQuery struct {
+	// Search keeps users whose username contains it, ignoring the case of
+	// ASCII letters; empty: any.
+	Search string
+	// ClientID keeps the end users of one client app; nil: any user.
+	ClientID *string
+	// Disabled keeps users that are (or are not) disabled; nil: both.
+	Disabled *bool
+	// After keeps users whose id sorts after it (the previous page's last).
+	After string
+	// Limit is the most users returned; 0: 50.
+	Limit int
+}
+
+// SessionQuery selects a page of live sessions for FindSessions.
+type SessionQuery struct {
+	UserID string    // the sessions of one user; empty: any user's
+	Live   time.Time // keeps only sessions not revoked and not expired at this time
+	After  string    // keeps sessions whose id sorts after it
+	Limit  int       // 0: 50
+}
+
+// ClientQuery selects a page of client apps for FindClients.
+type ClientQuery struct {
+	After string // keeps clients whose id sorts after it
+	Limit int    // 0: 50
+}
+
+// AuditQuery selects a page of audit events for FindAudit.
+type AuditQuery struct {
+	Since, Until time.Time // at or after Since, before Until; zero: unbounded
+	Subject      string    // exact; empty: any (and so for Event and ClientID)
+	Event        string
+	ClientID     string
+	// Cursor continues after the event with this seq, in the order of the
+	// page (0: from the start).
+	Cursor int64
+	// Ascending lists oldest first; the default is newest first.
+	Ascending bool
+	Limit     int // 0: 50
+}
+
+// PageLimit returns limit, or the default page size of 50 for 0.
+func PageLimit(limit int) int {
+	if limit <= 0 {
+		return 50
+	}
+	return limit
 }

@@ -20,8 +20,13 @@ func (e *Engine) AuthenticateClient(ctx context.Context, id, secretText string, 
 	if id == "" {
 		return nil, &tokend.Error{Code: tokend.EINVALIDCLIENT, Message: "client authentication required"}
 	}
-	if err := e.checkIP(ctx); err != nil {
-		return nil, err
+	// The per-IP limit refuses secret checks, but never a request whose
+	// purpose is to present a token (PresentingToken): a wrong secret
+	// there still counts.
+	if secretText != "" && !presentingToken(ctx) {
+		if err := e.checkIP(ctx); err != nil {
+			return nil, err
+		}
 	}
 	c, err := e.client(ctx, id)
 	if err != nil {
@@ -144,4 +149,19 @@ func grantScope(requested string, allowed []string) (string, error) {
 		}
 	}
 	return strings.Join(out, " "), nil
+}
+
+type presentingKey struct{}
+
+// PresentingToken marks ctx as a request that presents a token
+// (introspection, revocation, the refresh grant): the per-IP limit never
+// refuses it, even when it also authenticates a client with a secret
+// (SECURITY.md: the per-IP rule). A wrong secret in it still counts.
+func PresentingToken(ctx context.Context) context.Context {
+	return context.WithValue(ctx, presentingKey{}, true)
+}
+
+func presentingToken(ctx context.Context) bool {
+	v, _ := ctx.Value(presentingKey{}).(bool)
+	return v
 }

@@ -98,6 +98,9 @@ func (e *Engine) Password(ctx context.Context, p *Profile, client *tokend.Client
 	if err != nil {
 		return nil, err
 	}
+	if granted, err = userScope(u, scope, granted); err != nil {
+		return nil, err
+	}
 	return e.Login(ctx, p, client, u, granted)
 }
 

@@ -98,6 +98,9 @@ func (e *Engine) mint(p *Profile, u *tokend.User, client *tokend.ClientApp, scop
 		c.Subject = u.ID
 		c.Username = u.Username
 		c.Roles = u.Roles
+		if p.Dialect == DialectOAuth {
+			c.Extra = u.Claims // never over a claim tokend sets (token.Claims.MarshalJSON)
+		}
 	} else if client != nil {
 		c.Subject = client.ID
 	}

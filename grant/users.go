@@ -1,8 +1,6 @@
 package grant
 
 import (
-	"context"
-	"fmt"
 	"time"
 
 	"github.com/tokend/tokend"
@@ -26,56 +24,6 @@ import (
 // the changing process's clock: a node whose clock lags it by more than
 // that second issues the user tokens that fail until its clock catches up,
 // so the nodes' and the CLI host's clocks should agree.
-
-// SetPassword sets the password hash of user userID at now. Unless
-// keepSessions, it also ends all of the user's sessions and invalidates
-// every access token issued to the user until now (the user's
-// TokensNotBefore becomes now), in one store transaction; servers learn of
-// it through the change feed. It records a "user.password_changed" audit
-// event (dialect and client IP from ctx). ENOTFOUND for an unknown user,
-// EINVALID for an empty hash.
-//
-// Every caller that changes a password goes through here: the CLI's `user
-// passwd` on the store, the admin API through Engine.SetPassword.
-func SetPassword(ctx context.Context, store tokend.Store, userID, hash string, keepSessions bool, now time.Time) error {
-	if hash == "" {
-		return tokend.Errorf(tokend.EINVALID, "a password hash is required")
-	}
-	var err error
-	detail := "sessions=ended"
-	if keepSessions {
-		err, detail = store.SetUserPassword(ctx, userID, hash), "sessions=kept"
-	} else {
-		err = store.SetUserPasswordEndSessions(ctx, userID, hash, now)
-	}
-	if err != nil {
-		if tokend.ErrorCode(err) == tokend.ENOTFOUND {
-			return tokend.Errorf(tokend.ENOTFOUND, "no user with id %q", userID)
-		}
-		return fmt.Errorf("set password: %w", err)
-	}
-	ev := tokend.AuditEvent{
-		At: now, Event: "user.password_changed", Subject: userID,
-		Dialect: dialectOf(ctx), IP: tokend.ClientIP(ctx), Outcome: "success", Detail: detail,
-	}
-	if err := store.AppendAudit(ctx, []tokend.AuditEvent{ev}); err != nil {
-		return fmt.Errorf("set password: audit: %w", err)
-	}
-	return nil
-}
-
-// SetPassword is SetPassword on the engine's store and clock; the engine
-// applies the change at once rather than at its next Sync.
-func (e *Engine) SetPassword(ctx context.Context, userID, hash string, keepSessions bool) error {
-	if err := SetPassword(ctx, e.store, userID, hash, keepSessions, e.now()); err != nil {
-		return err
-	}
-	if err := e.Sync(ctx); err != nil {
-		// The change is stored; the watch loop will pick it up.
-		e.log.Warn("apply password change", "user_id", userID, "err", err)
-	}
-	return nil
-}
 
 // predates reports whether an access token issued at iat (unix seconds)
 // to u came before u's password last changed (and so no longer counts).

@@ -243,6 +243,26 @@ func TestTokensNeverThrottle(t *testing.T) {
 	if r := e.do("POST", "/oauth2/token", form, cc, e.basic(), from...); r.Status != 200 {
 		t.Fatalf("a correct client behind the same address: %d %s", r.Status, r.Body)
 	}
+
+	// Over the limit (wrong client secrets), the address's secret checks
+	// are refused, but not its requests that present a token, even those
+	// that also authenticate a client.
+	e.Clock.Advance(-time.Hour)
+	fresh := e.login()
+	for range 5 {
+		e.do("POST", "/oauth2/token", form, cc, e.clientID+":wrong", from...)
+	}
+	wantOAuthError(t, e.do("POST", "/oauth2/token", form, cc, e.basic(), from...), 429, "invalid_request")
+	if r := e.do("POST", "/oauth2/introspect", form, vals("token", fresh.Str(t, "access_token")).Encode(), e.basic(), from...); r.Status != 200 || !strings.Contains(string(r.Body), `"active":true`) {
+		t.Fatalf("introspection from a throttled address: %d %s", r.Status, r.Body)
+	}
+	r := e.do("POST", "/oauth2/token", form, vals("grant_type", "refresh_token", "refresh_token", fresh.Str(t, "refresh_token"), "client_id", e.publicID).Encode(), "", from...)
+	if r.Status != 200 {
+		t.Fatalf("refresh from a throttled address: %d %s", r.Status, r.Body)
+	}
+	if r := e.do("POST", "/oauth2/revoke", form, vals("token", r.Str(t, "refresh_token"), "client_id", e.publicID).Encode(), "", from...); r.Status != 200 {
+		t.Fatalf("revocation from a throttled address: %d %s", r.Status, r.Body)
+	}
 }
 
 // TestAuditKeepsNoTypedUsername: a failed login's audit events name the

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/keys"
+	"github.com/tokend/tokend/token"
 )
 
 // discoveryDocument is the authorization server metadata (RFC 8414), also
@@ -95,6 +96,12 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		out["preferred_username"] = u.Username
 		if len(u.Roles) > 0 {
 			out["roles"] = u.Roles
+		}
+		// The user's custom claims, never in place of one tokend sets.
+		for k, v := range u.Claims {
+			if _, set := out[k]; !set && !token.Reserved(k) {
+				out[k] = v
+			}
 		}
 	}
 	w.Header().Set("Cache-Control", "no-store")

@@ -222,6 +222,9 @@ func (s *Server) token(r *http.Request, p *params) (*grant.Issued, error) {
 	default:
 		return nil, tokend.Errorf(tokend.EUNSUPPORTEDGRANT, "unsupported grant_type")
 	}
+	if gt == tokend.GrantRefreshToken {
+		ctx = grant.PresentingToken(ctx)
+	}
 	client, err := s.Engine.AuthenticateClient(ctx, p.clientID, p.secret, gt != tokend.GrantClientCredentials)
 	if err != nil {
 		return nil, err
@@ -270,7 +273,7 @@ func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request, allowPubli
 		s.oauthError(w, r, err)
 		return nil, "", false
 	}
-	client, err := s.Engine.AuthenticateClient(r.Context(), p.clientID, p.secret, allowPublic)
+	client, err := s.Engine.AuthenticateClient(grant.PresentingToken(r.Context()), p.clientID, p.secret, allowPublic)
 	if err != nil {
 		s.oauthError(w, r, err)
 		return nil, "", false

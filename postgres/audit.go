@@ -22,10 +22,10 @@ func (s *Store) AppendAudit(ctx context.Context, events []tokend.AuditEvent) err
 		rows := make([][]any, len(events))
 		for i, e := range events {
 			e = e.Capped()
-			rows[i] = []any{e.At, e.Event, e.Subject, e.ClientID, e.Dialect, e.IP, e.Outcome, e.Detail, e.Count}
+			rows[i] = []any{e.At, e.Event, e.Subject, e.ClientID, e.Dialect, e.IP, e.Outcome, e.Detail, e.Count, e.Actor}
 		}
 		_, err := tx.CopyFrom(ctx, pgx.Identifier{"audit"},
-			[]string{"at", "event", "subject", "client_id", "dialect", "ip", "outcome", "detail", "count"}, pgx.CopyFromRows(rows))
+			[]string{"at", "event", "subject", "client_id", "dialect", "ip", "outcome", "detail", "count", "actor"}, pgx.CopyFromRows(rows))
 		return err
 	})
 }
@@ -42,12 +42,7 @@ func (s *Store) ListAudit(ctx context.Context, f tokend.AuditFilter) ([]tokend.A
 	if since.IsZero() {
 		since = time.Unix(0, 0)
 	}
-	out, err := all(ctx, s, "list audit", func(row scanner) (tokend.AuditEvent, error) {
-		var e tokend.AuditEvent
-		err := row.Scan(&e.Seq, &e.At, &e.Event, &e.Subject, &e.ClientID, &e.Dialect, &e.IP, &e.Outcome, &e.Detail, &e.Count)
-		e.At = e.At.UTC()
-		return e, err
-	}, `SELECT seq, at, event, subject, client_id, dialect, ip, outcome, detail, count FROM audit
+	out, err := all(ctx, s, "list audit", scanAudit, `SELECT `+auditColumns+` FROM audit
 		WHERE at >= $1 AND ($2 = '' OR subject = $2) ORDER BY at, seq LIMIT $3`, since, f.Subject, limit)
 	if len(out) == 0 {
 		out = nil
@@ -66,4 +61,13 @@ func (s *Store) PurgeAudit(ctx context.Context, before time.Time) (int64, error)
 			return total, err
 		}
 	}
+}
+
+const auditColumns = `seq, at, event, subject, client_id, dialect, ip, outcome, detail, count, actor`
+
+func scanAudit(row scanner) (tokend.AuditEvent, error) {
+	var e tokend.AuditEvent
+	err := row.Scan(&e.Seq, &e.At, &e.Event, &e.Subject, &e.ClientID, &e.Dialect, &e.IP, &e.Outcome, &e.Detail, &e.Count, &e.Actor)
+	e.At = e.At.UTC()
+	return e, err
 }

@@ -405,13 +405,18 @@ func fromList(l []string) []string {
 
 // Users.
 
-const userColumns = `id, username, password_hash, roles, client_id, disabled, created_at, last_login_at, last_refresh_at, tokens_not_before`
+const userColumns = `id, username, password_hash, roles, client_id, disabled, created_at, last_login_at, last_refresh_at, tokens_not_before, claims, version`
 
 func scanUser(row scanner) (*tokend.User, error) {
 	var u tokend.User
 	var login, refresh, notBefore pgtype.Timestamptz
-	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Roles, &u.ClientID, &u.Disabled, &u.CreatedAt, &login, &refresh, &notBefore); err != nil {
+	var claims []byte
+	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Roles, &u.ClientID, &u.Disabled, &u.CreatedAt, &login, &refresh, &notBefore, &claims, &u.Version); err != nil {
 		return nil, err
+	}
+	var err error
+	if u.Claims, err = tokend.DecodeClaims(claims); err != nil {
+		return nil, fmt.Errorf("claims of user %s: %w", u.ID, err)
 	}
 	u.Roles = fromList(u.Roles)
 	u.CreatedAt, u.LastLoginAt, u.LastRefreshAt = u.CreatedAt.UTC(), fromOpt(login), fromOpt(refresh)
@@ -420,10 +425,18 @@ func scanUser(row scanner) (*tokend.User, error) {
 }
 
 // insertUser is the one INSERT of a user row.
+// A new user is at version 1.
 func insertUser(ctx context.Context, tx pgx.Tx, u *tokend.User) error {
-	_, err := tx.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+	claims, err := tokend.EncodeClaims(u.Claims)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1)`,
 		u.ID, u.Username, u.PasswordHash, list(u.Roles), u.ClientID, u.Disabled,
-		u.CreatedAt, optTime(u.LastLoginAt), optTime(u.LastRefreshAt), optTime(u.TokensNotBefore))
+		u.CreatedAt, optTime(u.LastLoginAt), optTime(u.LastRefreshAt), optTime(u.TokensNotBefore), claims)
+	if err == nil {
+		u.Version = 1
+	}
 	return err
 }
 
@@ -467,7 +480,7 @@ func (s *Store) SetUserPassword(ctx context.Context, id, hash string) error {
 		return notFound("set user password")
 	}
 	return s.execChanged(ctx, "set user password", tokend.ChangeUser, id,
-		`UPDATE users SET password_hash = $1 WHERE id = $2`, hash, id)
+		`UPDATE users SET password_hash = $1, version = version + 1 WHERE id = $2`, hash, id)
 }
 
 func (s *Store) DisableUser(ctx context.Context, id string, at time.Time) error {
@@ -476,14 +489,18 @@ func (s *Store) DisableUser(ctx context.Context, id string, at time.Time) error 
 		return notFound(op)
 	}
 	return s.inTx(ctx, op, func(ctx context.Context, tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE users SET disabled = true WHERE id = $1`, id)
+		tag, err := tx.Exec(ctx, `UPDATE users SET disabled = true, version = version + 1 WHERE id = $1`, id)
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
 			return notFound(op)
 		}
-		return s.revokeUserSessions(ctx, tx, id, at, "user disabled")
+		sessions, err := revokeUserSessions(ctx, tx, id, at, "user disabled")
+		if err != nil {
+			return err
+		}
+		return s.recordChanges(ctx, tx, append([]tokend.Change{{Kind: tokend.ChangeUser, Ref: id}}, sessions...)...)
 	})
 }
 
@@ -493,41 +510,26 @@ func (s *Store) SetUserPasswordEndSessions(ctx context.Context, id, hash string,
 		return notFound(op)
 	}
 	return s.inTx(ctx, op, func(ctx context.Context, tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, tokens_not_before = $3 WHERE id = $1`, id, hash, optTime(at))
+		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, tokens_not_before = $3, version = version + 1 WHERE id = $1`, id, hash, optTime(at))
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
 			return notFound(op)
 		}
-		return s.revokeUserSessions(ctx, tx, id, at, "password changed")
+		sessions, err := revokeUserSessions(ctx, tx, id, at, "password changed")
+		if err != nil {
+			return err
+		}
+		return s.recordChanges(ctx, tx, append([]tokend.Change{{Kind: tokend.ChangeUser, Ref: id}}, sessions...)...)
 	})
-}
-
-// revokeUserSessions revokes every live session of a user in tx, and
-// records the user's change and one for each session.
-func (s *Store) revokeUserSessions(ctx context.Context, tx pgx.Tx, userID string, at time.Time, reason string) error {
-	rows, err := tx.Query(ctx, `UPDATE sessions SET revoked_at = $2, revoke_reason = $3
-		WHERE user_id = $1 AND revoked_at IS NULL RETURNING id`, userID, optTime(at), reason)
-	if err != nil {
-		return err
-	}
-	sessions, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return err
-	}
-	changes := []tokend.Change{{Kind: tokend.ChangeUser, Ref: userID}}
-	for _, sid := range sessions {
-		changes = append(changes, tokend.Change{Kind: tokend.ChangeSession, Ref: sid})
-	}
-	return s.recordChanges(ctx, tx, changes...)
 }
 
 func (s *Store) TouchLogin(ctx context.Context, userID string, at time.Time) error {
 	if unstorable(userID) {
 		return nil
 	}
-	_, err := s.exec(ctx, "touch login", `UPDATE users SET last_login_at = $1 WHERE id = $2`, optTime(at), userID)
+	_, err := s.exec(ctx, "touch login", `UPDATE users SET last_login_at = $1, version = version + 1 WHERE id = $2`, optTime(at), userID)
 	return err
 }
 
@@ -535,20 +537,20 @@ func (s *Store) TouchRefresh(ctx context.Context, userID string, at time.Time) e
 	if unstorable(userID) {
 		return nil
 	}
-	_, err := s.exec(ctx, "touch refresh", `UPDATE users SET last_refresh_at = $1 WHERE id = $2`, optTime(at), userID)
+	_, err := s.exec(ctx, "touch refresh", `UPDATE users SET last_refresh_at = $1, version = version + 1 WHERE id = $2`, optTime(at), userID)
 	return err
 }
 
 // Clients.
 
-const clientColumns = `id, name, secret_hash, prev_secret_hash, prev_secret_until, public, grants, scopes, mode, access_ttl_ms, disabled, created_at`
+const clientColumns = `id, name, secret_hash, prev_secret_hash, prev_secret_until, public, grants, scopes, mode, access_ttl_ms, disabled, created_at, version`
 
 func scanClient(row scanner) (*tokend.ClientApp, error) {
 	var c tokend.ClientApp
 	var prevUntil pgtype.Timestamptz
 	var ttl int64
 	if err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.PrevSecretHash, &prevUntil, &c.Public,
-		&c.Grants, &c.Scopes, &c.Mode, &ttl, &c.Disabled, &c.CreatedAt); err != nil {
+		&c.Grants, &c.Scopes, &c.Mode, &ttl, &c.Disabled, &c.CreatedAt, &c.Version); err != nil {
 		return nil, err
 	}
 	c.PrevSecretUntil, c.CreatedAt = fromOpt(prevUntil), c.CreatedAt.UTC()
@@ -559,12 +561,13 @@ func scanClient(row scanner) (*tokend.ClientApp, error) {
 
 func (s *Store) CreateClient(ctx context.Context, c *tokend.ClientApp) error {
 	return s.inTx(ctx, "create client", func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		_, err := tx.Exec(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1)`,
 			c.ID, c.Name, c.SecretHash, c.PrevSecretHash, optTime(c.PrevSecretUntil), c.Public,
 			list(c.Grants), list(c.Scopes), c.Mode, c.AccessTTL.Milliseconds(), c.Disabled, c.CreatedAt)
 		if err != nil {
 			return err
 		}
+		c.Version = 1
 		return s.recordChanges(ctx, tx, tokend.Change{Kind: tokend.ChangeClient, Ref: c.ID})
 	})
 }
@@ -587,7 +590,7 @@ func (s *Store) SetClientSecret(ctx context.Context, id string, hash []byte, pre
 	// SET sees the row as it was: prev_secret_hash gets the old secret_hash.
 	return s.execChanged(ctx, "set client secret", tokend.ChangeClient, id,
 		`UPDATE clients SET prev_secret_hash = CASE WHEN $1::boolean THEN secret_hash END,
-			prev_secret_until = $2, secret_hash = $3 WHERE id = $4`,
+			prev_secret_until = $2, secret_hash = $3, version = version + 1 WHERE id = $4`,
 		!prevUntil.IsZero(), optTime(prevUntil), hash, id)
 }
 
@@ -596,7 +599,7 @@ func (s *Store) DisableClient(ctx context.Context, id string) error {
 		return notFound("disable client")
 	}
 	return s.execChanged(ctx, "disable client", tokend.ChangeClient, id,
-		`UPDATE clients SET disabled = true WHERE id = $1`, id)
+		`UPDATE clients SET disabled = true, version = version + 1 WHERE id = $1`, id)
 }
 
 // Keys.

@@ -17,14 +17,14 @@ func (s *Store) AppendAudit(ctx context.Context, events []tokend.AuditEvent) err
 		return nil
 	}
 	return s.inTx(ctx, "append audit", func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit (at, event, subject, client_id, dialect, ip, outcome, detail, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit (at, event, subject, client_id, dialect, ip, outcome, detail, count, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return wrap("append audit", err)
 		}
 		defer stmt.Close()
 		for _, e := range events {
 			e = e.Capped()
-			if _, err := stmt.ExecContext(ctx, micro(e.At), e.Event, e.Subject, e.ClientID, e.Dialect, e.IP, e.Outcome, e.Detail, e.Count); err != nil {
+			if _, err := stmt.ExecContext(ctx, micro(e.At), e.Event, e.Subject, e.ClientID, e.Dialect, e.IP, e.Outcome, e.Detail, e.Count, e.Actor); err != nil {
 				return wrap("append audit", err)
 			}
 		}
@@ -37,7 +37,7 @@ func (s *Store) ListAudit(ctx context.Context, f tokend.AuditFilter) ([]tokend.A
 	if limit <= 0 {
 		limit = 1000
 	}
-	q := `SELECT seq, at, event, subject, client_id, dialect, ip, outcome, detail, count FROM audit WHERE at >= ?`
+	q := `SELECT ` + auditColumns + ` FROM audit WHERE at >= ?`
 	args := []any{micro(f.Since)}
 	if f.Subject != "" {
 		q += ` AND subject = ?`
@@ -52,15 +52,23 @@ func (s *Store) ListAudit(ctx context.Context, f tokend.AuditFilter) ([]tokend.A
 	defer rows.Close()
 	var out []tokend.AuditEvent
 	for rows.Next() {
-		var e tokend.AuditEvent
-		var at int64
-		if err := rows.Scan(&e.Seq, &at, &e.Event, &e.Subject, &e.ClientID, &e.Dialect, &e.IP, &e.Outcome, &e.Detail, &e.Count); err != nil {
+		e, err := scanAudit(rows)
+		if err != nil {
 			return nil, wrap("list audit", err)
 		}
-		e.At = fromMicro(at)
 		out = append(out, e)
 	}
 	return out, wrap("list audit", rows.Err())
+}
+
+const auditColumns = `seq, at, event, subject, client_id, dialect, ip, outcome, detail, count, actor`
+
+func scanAudit(row rowScanner) (tokend.AuditEvent, error) {
+	var e tokend.AuditEvent
+	var at int64
+	err := row.Scan(&e.Seq, &at, &e.Event, &e.Subject, &e.ClientID, &e.Dialect, &e.IP, &e.Outcome, &e.Detail, &e.Count, &e.Actor)
+	e.At = fromMicro(at)
+	return e, err
 }
 
 // auditPurgeBatch is how many rows one transaction of PurgeAudit deletes,

@@ -281,15 +281,20 @@ func (s *Store) execChanged(ctx context.Context, op, kind, ref, query string, ar
 
 // Users.
 
-const userColumns = `id, username, password_hash, roles, client_id, disabled, created_at, last_login_at, last_refresh_at, tokens_not_before`
+const userColumns = `id, username, password_hash, roles, client_id, disabled, created_at, last_login_at, last_refresh_at, tokens_not_before, claims, version`
 
 func scanUser(row interface{ Scan(...any) error }) (*tokend.User, error) {
 	var u tokend.User
 	var roles string
 	var disabled int
 	var created, login, refresh, notBefore int64
-	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &roles, &u.ClientID, &disabled, &created, &login, &refresh, &notBefore); err != nil {
+	var claims string
+	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &roles, &u.ClientID, &disabled, &created, &login, &refresh, &notBefore, &claims, &u.Version); err != nil {
 		return nil, err
+	}
+	var err error
+	if u.Claims, err = tokend.DecodeClaims([]byte(claims)); err != nil {
+		return nil, fmt.Errorf("claims of user %s: %w", u.ID, err)
 	}
 	u.Roles = splitList(roles)
 	u.Disabled = disabled != 0
@@ -299,10 +304,18 @@ func scanUser(row interface{ Scan(...any) error }) (*tokend.User, error) {
 }
 
 // insertUser is the one INSERT of a user row.
+// A new user is at version 1.
 func insertUser(ctx context.Context, tx *sql.Tx, u *tokend.User) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	claims, err := tokend.EncodeClaims(u.Claims)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
 		u.ID, u.Username, u.PasswordHash, joinList(u.Roles), u.ClientID, b2i(u.Disabled),
-		micro(u.CreatedAt), micro(u.LastLoginAt), micro(u.LastRefreshAt), micro(u.TokensNotBefore))
+		micro(u.CreatedAt), micro(u.LastLoginAt), micro(u.LastRefreshAt), micro(u.TokensNotBefore), string(claims))
+	if err == nil {
+		u.Version = 1
+	}
 	return err
 }
 
@@ -349,13 +362,13 @@ func (s *Store) ListUsers(ctx context.Context, f tokend.UserFilter) ([]*tokend.U
 
 func (s *Store) SetUserPassword(ctx context.Context, id, hash string) error {
 	return s.execChanged(ctx, "set user password", tokend.ChangeUser, id,
-		`UPDATE users SET password_hash = ? WHERE id = ?`, hash, id)
+		`UPDATE users SET password_hash = ?, version = version + 1 WHERE id = ?`, hash, id)
 }
 
 func (s *Store) DisableUser(ctx context.Context, id string, at time.Time) error {
 	const op = "disable user"
 	return s.inTx(ctx, op, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE users SET disabled = 1 WHERE id = ?`, id)
+		res, err := tx.ExecContext(ctx, `UPDATE users SET disabled = 1, version = version + 1 WHERE id = ?`, id)
 		if err != nil {
 			return wrap(op, err)
 		}
@@ -365,14 +378,15 @@ func (s *Store) DisableUser(ctx context.Context, id string, at time.Time) error 
 		if err := recordChange(ctx, tx, tokend.ChangeUser, id); err != nil {
 			return err
 		}
-		return revokeUserSessions(ctx, tx, op, id, at, "user disabled")
+		_, err = revokeUserSessions(ctx, tx, id, at, "user disabled")
+		return err
 	})
 }
 
 func (s *Store) SetUserPasswordEndSessions(ctx context.Context, id, hash string, at time.Time) error {
 	const op = "set user password"
 	return s.inTx(ctx, op, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, tokens_not_before = ? WHERE id = ?`, hash, micro(at), id)
+		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, tokens_not_before = ?, version = version + 1 WHERE id = ?`, hash, micro(at), id)
 		if err != nil {
 			return wrap(op, err)
 		}
@@ -382,61 +396,63 @@ func (s *Store) SetUserPasswordEndSessions(ctx context.Context, id, hash string,
 		if err := recordChange(ctx, tx, tokend.ChangeUser, id); err != nil {
 			return err
 		}
-		return revokeUserSessions(ctx, tx, op, id, at, "password changed")
+		_, err = revokeUserSessions(ctx, tx, id, at, "password changed")
+		return err
 	})
 }
 
-// revokeUserSessions revokes every live session of a user in tx,
-// recording a change for each.
-func revokeUserSessions(ctx context.Context, tx *sql.Tx, op, userID string, at time.Time, reason string) error {
+// revokeUserSessions revokes the user's live sessions in tx, recording a
+// change for each, and returns how many.
+func revokeUserSessions(ctx context.Context, tx *sql.Tx, userID string, at time.Time, reason string) (int, error) {
+	const op = "revoke user sessions"
 	rows, err := tx.QueryContext(ctx, `SELECT id FROM sessions WHERE user_id = ? AND revoked_at = 0`, userID)
 	if err != nil {
-		return wrap(op, err)
+		return 0, wrap(op, err)
 	}
 	var ids []string
 	for rows.Next() {
 		var sid string
 		if err := rows.Scan(&sid); err != nil {
 			rows.Close()
-			return wrap(op, err)
+			return 0, wrap(op, err)
 		}
 		ids = append(ids, sid)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return wrap(op, err)
+		return 0, wrap(op, err)
 	}
 	for _, sid := range ids {
 		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE id = ?`, micro(at), reason, sid); err != nil {
-			return wrap(op, err)
+			return 0, wrap(op, err)
 		}
 		if err := recordChange(ctx, tx, tokend.ChangeSession, sid); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return len(ids), nil
 }
 
 func (s *Store) TouchLogin(ctx context.Context, userID string, at time.Time) error {
-	_, err := s.exec(ctx, `UPDATE users SET last_login_at = ? WHERE id = ?`, micro(at), userID)
+	_, err := s.exec(ctx, `UPDATE users SET last_login_at = ?, version = version + 1 WHERE id = ?`, micro(at), userID)
 	return wrap("touch login", err)
 }
 
 func (s *Store) TouchRefresh(ctx context.Context, userID string, at time.Time) error {
-	_, err := s.exec(ctx, `UPDATE users SET last_refresh_at = ? WHERE id = ?`, micro(at), userID)
+	_, err := s.exec(ctx, `UPDATE users SET last_refresh_at = ?, version = version + 1 WHERE id = ?`, micro(at), userID)
 	return wrap("touch refresh", err)
 }
 
 // Clients.
 
-const clientColumns = `id, name, secret_hash, prev_secret_hash, prev_secret_until, public, grants, scopes, mode, access_ttl_ms, disabled, created_at`
+const clientColumns = `id, name, secret_hash, prev_secret_hash, prev_secret_until, public, grants, scopes, mode, access_ttl_ms, disabled, created_at, version`
 
 func scanClient(row interface{ Scan(...any) error }) (*tokend.ClientApp, error) {
 	var c tokend.ClientApp
 	var prevUntil, ttl, created int64
 	var public, disabled int
 	var grants, scopes string
-	if err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.PrevSecretHash, &prevUntil, &public, &grants, &scopes, &c.Mode, &ttl, &disabled, &created); err != nil {
+	if err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.PrevSecretHash, &prevUntil, &public, &grants, &scopes, &c.Mode, &ttl, &disabled, &created, &c.Version); err != nil {
 		return nil, err
 	}
 	c.PrevSecretUntil, c.CreatedAt = fromMicro(prevUntil), fromMicro(created)
@@ -448,12 +464,13 @@ func scanClient(row interface{ Scan(...any) error }) (*tokend.ClientApp, error) 
 
 func (s *Store) CreateClient(ctx context.Context, c *tokend.ClientApp) error {
 	return s.inTx(ctx, "create client", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
 			c.ID, c.Name, c.SecretHash, c.PrevSecretHash, micro(c.PrevSecretUntil), b2i(c.Public),
 			joinList(c.Grants), joinList(c.Scopes), c.Mode, c.AccessTTL.Milliseconds(), b2i(c.Disabled), micro(c.CreatedAt))
 		if err != nil {
 			return wrap("create client", err)
 		}
+		c.Version = 1
 		return recordChange(ctx, tx, tokend.ChangeClient, c.ID)
 	})
 }
@@ -483,13 +500,13 @@ func (s *Store) ListClients(ctx context.Context) ([]*tokend.ClientApp, error) {
 func (s *Store) SetClientSecret(ctx context.Context, id string, hash []byte, prevUntil time.Time) error {
 	return s.execChanged(ctx, "set client secret", tokend.ChangeClient, id,
 		`UPDATE clients SET prev_secret_hash = CASE WHEN ? THEN secret_hash ELSE NULL END,
-			prev_secret_until = ?, secret_hash = ? WHERE id = ?`,
+			prev_secret_until = ?, secret_hash = ?, version = version + 1 WHERE id = ?`,
 		b2i(!prevUntil.IsZero()), micro(prevUntil), hash, id)
 }
 
 func (s *Store) DisableClient(ctx context.Context, id string) error {
 	return s.execChanged(ctx, "disable client", tokend.ChangeClient, id,
-		`UPDATE clients SET disabled = 1 WHERE id = ?`, id)
+		`UPDATE clients SET disabled = 1, version = version + 1 WHERE id = ?`, id)
 }
 
 // Keys.

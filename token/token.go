@@ -51,6 +51,58 @@ type Claims struct {
 	Mode        string   `json:"mode,omitempty"`          // taiki
 	// Counter is the refresh generation carried by a JWT refresh token.
 	Counter *int64 `json:"ctr,omitempty"`
+
+	// Extra are further claims (a user's custom claims). They are written
+	// after the others, and one whose name is Reserved is left out, so
+	// that they can never replace a claim tokend sets. Verify does not
+	// read them back.
+	Extra map[string]any `json:"-"`
+}
+
+// reserved are the claim names custom claims may not use: the registered
+// claims of RFC 7519 §4.1, those of RFC 9068 and OpenID Connect that an
+// access token may carry, and every claim tokend or a dialect sets.
+var reserved = map[string]bool{
+	"iss": true, "sub": true, "aud": true, "exp": true, "nbf": true, "iat": true, "jti": true,
+	"client_id": true, "scope": true, "sid": true, "roles": true, "token_type": true, "typ": true,
+	"username": true, "user_id": true, "authorities": true, "client_app_id": true, "azp": true,
+	"auth_time": true, "acr": true, "amr": true, "cnf": true, "act": true, "may_act": true,
+	"preferred_username": true, "taiki_user_id": true, "mode": true, "ctr": true,
+}
+
+// Reserved reports whether name is a claim that only tokend may set.
+func Reserved(name string) bool { return reserved[name] }
+
+// claimsJSON has Claims' fields without its methods, for MarshalJSON.
+type claimsJSON Claims
+
+// MarshalJSON writes the claims, then the Extra claims that are not
+// Reserved, in the order of their names.
+func (c *Claims) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal((*claimsJSON)(c))
+	if err != nil || len(c.Extra) == 0 {
+		return b, err
+	}
+	names := make([]string, 0, len(c.Extra))
+	for k := range c.Extra {
+		if !Reserved(k) {
+			names = append(names, k)
+		}
+	}
+	slices.Sort(names)
+	b = b[:len(b)-1] // the closing brace; the object always has exp, iat and jti
+	for _, k := range names {
+		name, err := json.Marshal(k)
+		if err != nil {
+			return nil, err
+		}
+		v, err := json.Marshal(c.Extra[k])
+		if err != nil {
+			return nil, fmt.Errorf("marshal claim %s: %w", name, err)
+		}
+		b = append(append(append(append(b, ','), name...), ':'), v...)
+	}
+	return append(b, '}'), nil
 }
 
 // Expiry returns exp as a time.
@@ -80,8 +132,11 @@ func Sign(k *keys.Key, typ string, c *Claims) (string, error) {
 	return jws.CompactSerialize()
 }
 
-// MaxLen bounds the tokens Verify will parse at all.
-const MaxLen = 8192
+// MaxLen bounds the tokens Verify will parse at all. It leaves room for
+// the largest token tokend issues: a user's 4 KiB of custom claims with
+// the most roles, scopes and the longest name the admin API accepts
+// (about 11 KiB with RS512), inside the server's 16 KiB of headers.
+const MaxLen = 12 << 10
 
 // Leeway is how far iat and nbf may lie in the future, for clocks that
 // differ a little between nodes. Expiry gets no leeway.

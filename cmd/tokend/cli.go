@@ -9,15 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
-
-	"github.com/google/uuid"
 
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/grant"
@@ -28,7 +25,7 @@ import (
 
 // maxClientAccessTTL caps a client app's own access-token lifetime, so
 // that a retired key is published long enough for every token it signed.
-const maxClientAccessTTL = 24 * time.Hour
+const maxClientAccessTTL = grant.MaxClientAccessTTL
 
 // cli runs the management commands against a store.
 type cli struct {
@@ -86,7 +83,7 @@ func (c *cli) dispatch(ctx context.Context, group, sub string, args []string) er
 	}
 	defer store.Close()
 	warnLooseFiles(slog.New(slog.NewTextHandler(c.stderr, nil)), store)
-	return cmd.run(ctx, store, pos)
+	return cmd.run(grant.WithActor(ctx, "cli"), store, pos)
 }
 
 func (c *cli) commands() map[string]command {
@@ -113,7 +110,7 @@ func (c *cli) commands() map[string]command {
 		}
 		return nil
 	}
-	return map[string]command{
+	cmds := map[string]command{
 		"user add": {
 			positional: 1, names: "a user name",
 			flags: func(fs *flag.FlagSet) {
@@ -123,13 +120,9 @@ func (c *cli) commands() map[string]command {
 				jsonFlag(fs)
 			},
 			check: func(a []string) error {
-				if err := tokend.ValidUsername(a[0]); err != nil {
-					return usageError{tokend.ErrorMessage(err)}
-				}
-				for _, r := range roles {
-					if r == "" || strings.ContainsFunc(r, unicode.IsSpace) {
-						return usagef("--role %q: a role is one word", r)
-					}
+				_, roleErrs := grant.CheckRoles("roles", roles)
+				if errs := append(grant.CheckUsername("username", a[0]), roleErrs...); len(errs) > 0 {
+					return fieldUsage(errs)
 				}
 				return checkArgon()
 			},
@@ -147,18 +140,7 @@ func (c *cli) commands() map[string]command {
 		"user disable": {
 			positional: 1, names: "a user name",
 			run: func(ctx context.Context, s tokend.Store, a []string) error {
-				u, err := findUser(ctx, s, a[0])
-				if err != nil {
-					return err
-				}
-				if err := s.DisableUser(ctx, u.ID, time.Now()); err != nil {
-					return err
-				}
-				if err := audit(ctx, s, "user.disabled", u.ID, "", "username="+u.Username); err != nil {
-					return err
-				}
-				fmt.Fprintf(c.stdout, "disabled user %s; their sessions are revoked\n", u.Username)
-				return nil
+				return c.setUserDisabled(ctx, s, a[0], true)
 			},
 		},
 		"user passwd": {
@@ -183,11 +165,9 @@ func (c *cli) commands() map[string]command {
 				if err != nil {
 					return err
 				}
-				hash, err := secret.HashPassword(pw, argon)
-				if err != nil {
-					return err
-				}
-				if err := grant.SetPassword(grant.WithDialect(ctx, "cli"), s, u.ID, hash, keepSessions, time.Now()); err != nil {
+				m := manager(s)
+				m.Params = argon
+				if err := m.SetUserPassword(ctx, u.ID, pw, keepSessions); err != nil {
 					return err
 				}
 				if keepSessions {
@@ -234,18 +214,8 @@ func (c *cli) commands() map[string]command {
 				return nil
 			},
 			run: func(ctx context.Context, s tokend.Store, a []string) error {
-				cl, err := findClient(ctx, s, a[0])
+				sec, cl, err := manager(s).RotateSecret(ctx, a[0], overlap)
 				if err != nil {
-					return err
-				}
-				if cl.Public {
-					return tokend.Errorf(tokend.EINVALID, "client %s is public and has no secret", cl.ID)
-				}
-				sec, err := grant.RotateClientSecret(ctx, s, cl.ID, overlap, time.Now())
-				if err != nil {
-					return err
-				}
-				if err := audit(ctx, s, "client.secret_rotated", cl.ID, cl.ID, "overlap="+overlap.String()); err != nil {
 					return err
 				}
 				return c.printSecret(cl.ID, sec)
@@ -254,17 +224,7 @@ func (c *cli) commands() map[string]command {
 		"client disable": {
 			positional: 1, names: "a client id",
 			run: func(ctx context.Context, s tokend.Store, a []string) error {
-				if _, err := findClient(ctx, s, a[0]); err != nil {
-					return err
-				}
-				if err := s.DisableClient(ctx, a[0]); err != nil {
-					return err
-				}
-				if err := audit(ctx, s, "client.disabled", a[0], a[0], ""); err != nil {
-					return err
-				}
-				fmt.Fprintf(c.stdout, "disabled client %s\n", a[0])
-				return nil
+				return c.setClientDisabled(ctx, s, a[0], true)
 			},
 		},
 		"audit list": {
@@ -286,7 +246,7 @@ func (c *cli) commands() map[string]command {
 				return nil
 			},
 			run: func(ctx context.Context, s tokend.Store, a []string) error {
-				return c.auditList(ctx, s, tokend.AuditFilter{Since: sinceT, Subject: subject, Limit: limit})
+				return c.auditList(ctx, s, tokend.AuditQuery{Since: sinceT, Subject: subject, Limit: limit, Ascending: true})
 			},
 		},
 		"key list": {
@@ -318,15 +278,8 @@ func (c *cli) commands() map[string]command {
 		},
 		"key reseal": c.keyReseal(),
 	}
-}
-
-// findClient finds a client app by id, with a message that names it.
-func findClient(ctx context.Context, s tokend.Store, id string) (*tokend.ClientApp, error) {
-	cl, err := s.ClientByID(ctx, id)
-	if tokend.ErrorCode(err) == tokend.ENOTFOUND {
-		return nil, tokend.Errorf(tokend.ENOTFOUND, "no client app %q", id)
-	}
-	return cl, err
+	maps.Copy(cmds, c.manageCommands())
+	return cmds
 }
 
 func uintInto(dst *uint32) func(string) error {
@@ -356,27 +309,17 @@ func (c *cli) readPassword() (string, error) {
 	return line, nil
 }
 
+// validName checks a user or client name with the engine's rule.
 func validName(kind, s string) error {
-	if s == "" || len(s) > 200 || strings.TrimSpace(s) != s {
-		return tokend.Errorf(tokend.EINVALID, "%s must be 1 to 200 characters without surrounding spaces", kind)
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return tokend.Errorf(tokend.EINVALID, "%s must not contain control characters", kind)
-		}
+	if errs := grant.CheckName(kind, s); len(errs) > 0 {
+		return tokend.Errorf(tokend.EINVALID, "%s %s", kind, errs[0].Detail)
 	}
 	return nil
 }
 
 // findUser finds a user by name, or by id.
 func findUser(ctx context.Context, s tokend.Store, nameOrID string) (*tokend.User, error) {
-	u, err := s.UserByName(ctx, nameOrID)
-	if tokend.ErrorCode(err) == tokend.ENOTFOUND {
-		if u, err = s.UserByID(ctx, nameOrID); tokend.ErrorCode(err) == tokend.ENOTFOUND {
-			return nil, tokend.Errorf(tokend.ENOTFOUND, "no user %q", nameOrID)
-		}
-	}
-	return u, err
+	return manager(s).FindUser(ctx, nameOrID)
 }
 
 func (c *cli) userAdd(ctx context.Context, s tokend.Store, name string, fromStdin bool, roles []string, argon secret.Params) error {
@@ -390,15 +333,10 @@ func (c *cli) userAdd(ctx context.Context, s tokend.Store, name string, fromStdi
 	} else {
 		pw, generated = secret.NewClientSecret()[:24], true
 	}
-	hash, err := secret.HashPassword(pw, argon)
+	m := manager(s)
+	m.Params = argon
+	u, err := m.CreateUser(ctx, grant.NewUser{Username: name, Password: pw, Roles: roles})
 	if err != nil {
-		return err
-	}
-	u := &tokend.User{ID: uuid.Must(uuid.NewV7()).String(), Username: name, PasswordHash: hash, Roles: roles, CreatedAt: time.Now()}
-	if err := s.CreateUser(ctx, u); err != nil {
-		if tokend.ErrorCode(err) == tokend.ECONFLICT {
-			return tokend.Errorf(tokend.ECONFLICT, "user %q already exists", name)
-		}
 		return err
 	}
 	if c.json {
@@ -463,57 +401,20 @@ func orDash(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-var knownGrants = []string{tokend.GrantPassword, tokend.GrantClientCredentials, tokend.GrantRefreshToken}
-
 // checkClient validates `client add`'s input and returns the grants to
 // give, filling in the defaults: client_credentials for a confidential
 // client, password and refresh_token for a public one.
 func checkClient(name string, grants, scopes []string, mode string, public bool, accessTTL time.Duration) ([]string, error) {
-	if err := validName("a client name", name); err != nil {
-		return nil, usageError{tokend.ErrorMessage(err)}
+	n := grant.NewClient{Name: name, Public: public, Grants: grants, Scopes: scopes, Mode: mode, AccessTTL: accessTTL}
+	if errs := n.Check(); len(errs) > 0 {
+		return nil, fieldUsage(errs)
 	}
-	if len(grants) == 0 {
-		if public {
-			grants = []string{tokend.GrantPassword, tokend.GrantRefreshToken}
-		} else {
-			grants = []string{tokend.GrantClientCredentials}
-		}
-	}
-	for _, g := range grants {
-		if !slices.Contains(knownGrants, g) {
-			return nil, usagef("--grant %q: want password, client_credentials or refresh_token", g)
-		}
-		if public && g == tokend.GrantClientCredentials {
-			return nil, usagef("a public client cannot use client_credentials: it has no secret")
-		}
-	}
-	for _, sc := range scopes {
-		if !grant.ValidScopeToken(sc) {
-			return nil, usagef("--scope %q: not a valid scope", sc)
-		}
-	}
-	if mode != tokend.ModeSandbox && mode != tokend.ModeProduction {
-		return nil, usagef("--mode %q: want sandbox or production", mode)
-	}
-	if accessTTL < 0 || accessTTL > maxClientAccessTTL {
-		return nil, usagef("--access-ttl must be between 0 and %s", maxClientAccessTTL)
-	}
-	return slices.Compact(slices.Sorted(slices.Values(grants))), nil
+	return n.Grants, nil
 }
 
 func (c *cli) clientAdd(ctx context.Context, s tokend.Store, name string, grants, scopes []string, mode string, public bool, accessTTL time.Duration) error {
-	cl := &tokend.ClientApp{
-		ID: uuid.NewString(), Name: name, Public: public, Grants: grants,
-		Scopes: scopes, Mode: mode, AccessTTL: accessTTL, CreatedAt: time.Now(),
-	}
-	var sec string
-	if !public {
-		var err error
-		if sec, cl.SecretHash, err = grant.NewClientSecret(ctx, s); err != nil {
-			return err
-		}
-	}
-	if err := s.CreateClient(ctx, cl); err != nil {
+	cl, sec, err := manager(s).CreateClient(ctx, grant.NewClient{Name: name, Public: public, Grants: grants, Scopes: scopes, Mode: mode, AccessTTL: accessTTL})
+	if err != nil {
 		return err
 	}
 	if public {
@@ -562,24 +463,17 @@ func (c *cli) clientList(ctx context.Context, s tokend.Store) error {
 }
 
 func (c *cli) keyList(ctx context.Context, s tokend.Store) error {
-	stored, err := s.ListKeys(ctx)
+	infos, err := manager(s).Keys(ctx)
 	if err != nil {
 		return err
 	}
-	now := time.Now()
 	out := []map[string]any{}
-	for _, k := range stored {
-		status := "revoked"
-		if k.RevokedAt.IsZero() {
-			status = "active"
-			switch {
-			case k.ActivatesAt.After(now):
-				status = "announced"
-			case laterActive(stored, k, now):
-				status = "retired"
-			}
+	for _, k := range infos {
+		status := k.Status
+		if status == grant.KeySigning {
+			status = "active" // the word this command has always printed
 		}
-		out = append(out, map[string]any{"kid": k.ID, "alg": k.Alg, "status": status,
+		out = append(out, map[string]any{"kid": k.Kid, "alg": k.Alg, "status": status,
 			"created_at": timeOrNil(k.CreatedAt), "activates_at": timeOrNil(k.ActivatesAt), "revoked_at": timeOrNil(k.RevokedAt)})
 	}
 	if c.json {
@@ -593,21 +487,6 @@ func (c *cli) keyList(ctx context.Context, s tokend.Store) error {
 	return tw.Flush()
 }
 
-// laterActive reports whether a newer live key of k's algorithm signs at now.
-func laterActive(stored []*tokend.SigningKey, k *tokend.SigningKey, now time.Time) bool {
-	after := false
-	for _, o := range stored {
-		if o == k {
-			after = true
-			continue
-		}
-		if after && o.Alg == k.Alg && o.RevokedAt.IsZero() && !o.ActivatesAt.After(now) {
-			return true
-		}
-	}
-	return false
-}
-
 func (c *cli) keyRotate(ctx context.Context, s tokend.Store, alg string, prepublish time.Duration) error {
 	vault, err := keys.LoadVault(os.Getenv("TOKEND_MASTER_KEY"), c.masterKeyFile)
 	if err != nil {
@@ -617,15 +496,13 @@ func (c *cli) keyRotate(ctx context.Context, s tokend.Store, alg string, prepubl
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	kid, err := grant.AddKey(ctx, s, vault, alg, now, now.Add(prepublish), grant.NewestKid(stored, alg))
+	m := manager(s)
+	m.Vault = vault
+	k, err := m.RotateKey(ctx, alg, prepublish)
 	if err != nil {
 		return err
 	}
-	if err := audit(ctx, s, "key.rotated", "", "", "alg="+alg+" kid="+kid); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "new %s key %s signs from %s\n", alg, kid, now.Add(prepublish).UTC().Format(time.RFC3339))
+	fmt.Fprintf(c.stdout, "new %s key %s signs from %s\n", alg, k.Kid, k.ActivatesAt.UTC().Format(time.RFC3339))
 	if note := unusedAlgNote(stored, alg); note != "" {
 		fmt.Fprintln(c.stdout, note)
 	}
@@ -646,8 +523,8 @@ func parseSince(v string, now time.Time) (time.Time, error) {
 	return time.Time{}, usagef("--since %q: want an RFC 3339 time (2026-01-02T15:04:05Z) or a duration such as 1h", v)
 }
 
-func (c *cli) auditList(ctx context.Context, s tokend.Store, f tokend.AuditFilter) error {
-	events, err := s.ListAudit(ctx, f)
+func (c *cli) auditList(ctx context.Context, s tokend.Store, q tokend.AuditQuery) error {
+	events, err := manager(s).Audit(ctx, q)
 	if err != nil {
 		return err
 	}
@@ -656,15 +533,15 @@ func (c *cli) auditList(ctx context.Context, s tokend.Store, f tokend.AuditFilte
 		for _, e := range events {
 			out = append(out, map[string]any{"seq": e.Seq, "at": e.At.UTC().Format(time.RFC3339Nano), "event": e.Event,
 				"subject": e.Subject, "client_id": e.ClientID, "dialect": e.Dialect, "ip": e.IP, "outcome": e.Outcome, "detail": e.Detail,
-				"count": e.Count})
+				"count": e.Count, "actor": e.Actor})
 		}
 		return c.printJSON(out)
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tEVENT\tCOUNT\tOUTCOME\tSUBJECT\tCLIENT\tDIALECT\tIP\tDETAIL")
+	fmt.Fprintln(tw, "TIME\tEVENT\tCOUNT\tOUTCOME\tSUBJECT\tCLIENT\tDIALECT\tIP\tACTOR\tDETAIL")
 	for _, e := range events {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.At.UTC().Format(time.RFC3339), e.Event, e.Count, e.Outcome,
-			orDashS(e.Subject), orDashS(e.ClientID), orDashS(e.Dialect), orDashS(e.IP), e.Detail)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.At.UTC().Format(time.RFC3339), e.Event, e.Count, e.Outcome,
+			orDashS(e.Subject), orDashS(e.ClientID), orDashS(e.Dialect), orDashS(e.IP), orDashS(e.Actor), e.Detail)
 	}
 	return tw.Flush()
 }
@@ -679,7 +556,7 @@ func orDashS(s string) string {
 // audit records what a management command did, in the same trail as the
 // server's events.
 func audit(ctx context.Context, s tokend.Store, event, subject, clientID, detail string) error {
-	return s.AppendAudit(ctx, []tokend.AuditEvent{{At: time.Now(), Event: event, Subject: subject, ClientID: clientID, Dialect: "cli", Outcome: "success", Detail: detail}})
+	return s.AppendAudit(ctx, []tokend.AuditEvent{{At: time.Now(), Event: event, Subject: subject, ClientID: clientID, Dialect: "cli", Outcome: "success", Detail: detail, Actor: "cli"}})
 }
 
 func (c *cli) printJSON(v any) error {

@@ -1238,18 +1238,18 @@ func TestAuditList(t *testing.T) {
 	var names []string
 	for _, e := range events {
 		names = append(names, e["event"].(string))
-		if e["dialect"] != "cli" || e["outcome"] != "success" || e["at"] == "" {
+		if e["dialect"] != "cli" || e["actor"] != "cli" || e["outcome"] != "success" || e["at"] == "" {
 			t.Errorf("event %v", e)
 		}
 		if strings.Contains(fmt.Sprint(e), c["client_secret"]) {
 			t.Fatal("an audit event carries the client secret")
 		}
 	}
-	if want := []string{"client.secret_rotated", "key.rotated", "user.disabled"}; !slices.Equal(names, want) {
+	if want := []string{"user.created", "client.created", "client.secret_rotated", "key.rotated", "user.disabled"}; !slices.Equal(names, want) {
 		t.Fatalf("events %v, want %v", names, want)
 	}
 	bySubject := decodeOne[[]map[string]any](t, f.must("", "audit", "list", "--json", "--subject", c["client_id"]))
-	if len(bySubject) != 1 || bySubject[0]["event"] != "client.secret_rotated" {
+	if len(bySubject) != 2 || bySubject[1]["event"] != "client.secret_rotated" {
 		t.Fatalf("--subject: %v", bySubject)
 	}
 	if got := decodeOne[[]map[string]any](t, f.must("", "audit", "list", "--json", "--since", "2999-01-01T00:00:00Z")); len(got) != 0 {

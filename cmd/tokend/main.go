@@ -27,11 +27,18 @@ Usage:
   tokend user add NAME [--password-stdin] [--role R]... [--json]
   tokend user list [--client ID] [--json]
   tokend user disable NAME
+  tokend user enable NAME
+  tokend user delete NAME
+  tokend user set NAME [--role R]... [--clear-roles] [--claim K=V]... [--claim-json K=JSON]... [--unset-claim K]... [--clear-claims]
   tokend user passwd NAME --password-stdin
   tokend client add NAME [--grant G]... [--scope S]... [--mode sandbox|production] [--public] [--access-ttl D] [--json]
   tokend client list [--json]
   tokend client rotate-secret ID [--overlap D] [--json]
   tokend client disable ID
+  tokend client enable ID
+  tokend client delete ID
+  tokend session list [--user NAME] [--json]
+  tokend session revoke ID
   tokend audit list [--since T] [--subject S] [--limit N] [--json]
   tokend key list [--json]
   tokend key rotate [--alg ES256|EdDSA|RS256|RS512] [--prepublish D]
@@ -95,7 +102,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return nil
 	case "serve":
 		return serve(ctx, rest, stdout, stderr)
-	case "user", "client", "key", "audit":
+	case "user", "client", "key", "audit", "session":
 		if sub == "-h" || sub == "--help" || sub == "help" {
 			fmt.Fprint(stdout, usage)
 			return nil

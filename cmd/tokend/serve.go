@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokend/tokend/adminapi"
 	"github.com/tokend/tokend/grant"
 	"github.com/tokend/tokend/httpapi"
 	"github.com/tokend/tokend/keys"
@@ -47,6 +48,7 @@ type serveConfig struct {
 	rateLimit, trustedProxies       string
 	proxies                         []netip.Prefix
 	dialects                        dialectConfig
+	adminAPI                        bool
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -84,6 +86,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	c.dialects.flags(fs)
+	fs.BoolVar(&c.adminAPI, "admin-api", true, "serve the admin API under /admin/v1/ (false: every /admin/v1/ path is 404)")
 }
 
 // validate reports every problem at once.
@@ -246,7 +249,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	go engine.Watch(watchCtx, c.syncInterval, wake)
 
-	api := &httpapi.Server{Engine: engine, Store: store, Metrics: m, Log: log, JWKSMaxAge: c.jwksMaxAge, Routes: c.dialects.routes(engine), TrustedProxies: c.proxies}
+	routes := c.dialects.routes(engine)
+	if c.adminAPI {
+		routes = append(routes, adminapi.New(engine))
+	}
+	api := &httpapi.Server{Engine: engine, Store: store, Metrics: m, Log: log, JWKSMaxAge: c.jwksMaxAge, Routes: routes, TrustedProxies: c.proxies}
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		ConnContext:       api.ConnContext,
