@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/grant"
 	"github.com/tokend/tokend/httpapi"
 	"github.com/tokend/tokend/keys"
@@ -156,6 +157,12 @@ func (c *serveConfig) logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// api is the HTTP API that serve mounts; the OpenAPI coverage test checks
+// the document against its routes.
+func (c *serveConfig) api(engine *grant.Engine, store tokend.Store, m *metrics.Metrics, log *slog.Logger) *httpapi.Server {
+	return &httpapi.Server{Engine: engine, Store: store, Metrics: m, Log: log, JWKSMaxAge: c.jwksMaxAge, Routes: c.dialects.routes(engine), TrustedProxies: c.proxies}
+}
+
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	var c serveConfig
 	fs := newFlags("serve", stderr)
@@ -219,7 +226,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	go engine.Watch(watchCtx, c.syncInterval, wake)
 
-	api := &httpapi.Server{Engine: engine, Store: store, Metrics: m, Log: log, JWKSMaxAge: c.jwksMaxAge, Routes: c.dialects.routes(engine), TrustedProxies: c.proxies}
+	api := c.api(engine, store, m, log)
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		ConnContext:       api.ConnContext,
