@@ -45,9 +45,21 @@ const (
 	notFoundRaw = `{"error":"not_found","error_description":"no such endpoint"}`
 )
 
+// Examples of the admin API's objects, from its contract (ADMIN-API.md).
+const (
+	userJSON = `{"id":"0193","username":"alice","roles":["tokend.admin"],"claims":{"dept":"ops"},"disabled":false,"client_id":null,` +
+		`"created_at":"2026-11-30T15:04:05Z","last_login_at":null,"last_refresh_at":null}`
+	clientJSON = `{"id":"c1","name":"ops","public":false,"grants":["client_credentials"],"scopes":["tokend.admin"],"mode":"production",` +
+		`"access_ttl":0,"disabled":false,"created_at":"2026-11-30T15:04:05Z","previous_secret_expires_at":null}`
+	auditJSON = `{"items":[{"seq":12,"at":"2026-11-30T15:04:05Z","event":"user.created","subject":"alice","client_id":"","dialect":"",` +
+		`"ip":"127.0.0.1","outcome":"success","detail":"","count":1,"actor":"cli"}],"next_cursor":"abc"}`
+)
+
 var (
-	js      = map[string]string{"Content-Type": jsonCT}
-	noStore = map[string]string{"Content-Type": jsonCT, "Cache-Control": "no-store", "Pragma": "no-cache"}
+	withETag  = map[string]string{"Content-Type": jsonCT, "ETag": `"v1"`}
+	problemCT = map[string]string{"Content-Type": "application/problem+json"}
+	js        = map[string]string{"Content-Type": jsonCT}
+	noStore   = map[string]string{"Content-Type": jsonCT, "Cache-Control": "no-store", "Pragma": "no-cache"}
 )
 
 // TestContractChecksExchanges sends real requests to servers that answer
@@ -90,6 +102,32 @@ func TestContractChecksExchanges(t *testing.T) {
 			fake{400, map[string]string{"Content-Type": jsonCT, "Cache-Control": "no-store"}, `{"error":"invalid_request"}`, false}, "doesn't match schema"},
 		{"gzip metrics", "GET", "/metrics", "", "", map[string]string{"Accept-Encoding": "gzip"}, fake{200, map[string]string{"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}, "up 1\n", true}, ""},
 		{"net/http's own 431", "GET", "/healthz", "", "", nil, fake{431, map[string]string{"Content-Type": "text/plain; charset=utf-8"}, "431 Request Header Fields Too Large", false}, ""},
+
+		// The admin API, with the examples of its contract (ADMIN-API.md).
+		{"admin user", "GET", "/admin/v1/users/0193", "", "", nil, fake{200, withETag, userJSON, false}, ""},
+		{"admin user without ETag", "GET", "/admin/v1/users/0193", "", "", nil, fake{200, js, userJSON, false}, `"ETag" missing`},
+		{"admin user with a field off the contract", "GET", "/admin/v1/users/0193", "", "", nil,
+			fake{200, withETag, strings.Replace(userJSON, `"disabled"`, `"password_hash":"x","disabled"`, 1), false}, "doesn't match schema"},
+		{"admin client created", "POST", "/admin/v1/clients", jsonCT, `{"name":"ops","grants":["client_credentials"],"scopes":["tokend.admin"]}`, nil,
+			fake{201, withETag, strings.Replace(clientJSON, `"disabled"`, `"client_secret":"s3cr3t","disabled"`, 1), false}, ""},
+		{"admin client leaks its secret", "GET", "/admin/v1/clients/c1", "", "", nil,
+			fake{200, withETag, strings.Replace(clientJSON, `"disabled"`, `"client_secret":"s3cr3t","disabled"`, 1), false}, "doesn't match schema"},
+		{"admin client", "GET", "/admin/v1/clients/c1", "", "", nil, fake{200, withETag, clientJSON, false}, ""},
+		{"admin reserved claim accepted", "POST", "/admin/v1/users", jsonCT, `{"username":"bob","claims":{"sub":"admin"}}`, nil,
+			fake{201, map[string]string{"Content-Type": jsonCT, "ETag": `"1"`, "Location": "/admin/v1/users/0193"}, userJSON, false}, "request accepted with 201"},
+		{"admin 401 without WWW-Authenticate", "GET", "/admin/v1/keys", "", "", nil,
+			fake{401, problemCT, `{"type":"about:blank","title":"Unauthorized","status":401}`, false}, `"WWW-Authenticate" missing`},
+		{"admin 403", "DELETE", "/admin/v1/sessions/s1", "", "", nil,
+			fake{403, map[string]string{"Content-Type": "application/problem+json", "WWW-Authenticate": `Bearer error="insufficient_scope", scope="tokend.admin"`},
+				`{"type":"https://tokend.dev/problems/insufficient-scope","title":"Forbidden","status":403,"detail":"needs tokend.admin"}`, false}, ""},
+		{"admin problem with the wrong status", "PATCH", "/admin/v1/users/0193", "", "", nil,
+			fake{412, problemCT, `{"type":"about:blank","title":"Precondition Failed","status":409}`, false}, "doesn't match schema"},
+		{"admin validation problem", "POST", "/admin/v1/users", jsonCT, `{"username":""}`, nil,
+			fake{400, problemCT, `{"type":"https://tokend.dev/problems/validation","title":"Invalid request","status":400,"errors":[{"field":"username","detail":"required"}]}`, false}, ""},
+		{"admin audit page", "GET", "/admin/v1/audit", "", "", nil, fake{200, js, auditJSON, false}, ""},
+		{"admin keys", "GET", "/admin/v1/keys", "", "", nil,
+			fake{200, js, `{"items":[{"kid":"k1","alg":"ES256","status":"signing","created_at":"2026-11-30T15:04:05Z","activates_at":"2026-11-30T15:04:05Z","revoked_at":null}]}`, false}, ""},
+		{"admin API switched off", "GET", "/admin/v1/users", "", "", nil, fake{404, js, notFoundRaw, false}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
