@@ -2,6 +2,7 @@ package tokendtest
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -21,6 +22,12 @@ func CheckHandler(t testing.TB, h http.Handler) http.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
+	report := t.Error
+	if _, ok := t.(*testing.F); ok {
+		// In a fuzz target only its *testing.T may fail: a panic fails the
+		// input at hand, with the violation as the message.
+		report = func(args ...any) { panic(fmt.Sprint(args...)) }
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reqBody := &capture{}
 		if r.Body != nil && r.Body != http.NoBody {
@@ -37,7 +44,7 @@ func CheckHandler(t testing.TB, h http.Handler) http.Handler {
 			return
 		}
 		if err := c.Check(x); err != nil {
-			t.Error(err)
+			report(err)
 		}
 	})
 }
