@@ -16,6 +16,7 @@ import (
 
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/grant"
+	"github.com/tokend/tokend/httpapi"
 )
 
 // Prefix is where the admin API is served.
@@ -52,7 +53,7 @@ type handler func(w http.ResponseWriter, r *http.Request) error
 // Register mounts every route on mux, with a 405 (and its Allow header)
 // for the other methods of each path and a 404 problem for any other path
 // under Prefix.
-func (a *API) Register(mux *http.ServeMux) {
+func (a *API) Register(mux httpapi.Mux) {
 	if a.Log == nil {
 		a.Log = a.Engine.Logger()
 	}

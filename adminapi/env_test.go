@@ -26,6 +26,7 @@ import (
 	"github.com/tokend/tokend/postgres"
 	"github.com/tokend/tokend/secret"
 	"github.com/tokend/tokend/sqlite"
+	"github.com/tokend/tokend/tokendtest"
 )
 
 const issuer = "http://tokend.test"
@@ -138,7 +139,7 @@ func newEnv(t *testing.T, store tokend.Store, configure ...func(*grant.Config)) 
 		t.Fatal(err)
 	}
 	api := &httpapi.Server{Engine: e.engine, Store: store, Metrics: metrics.New(), Log: log, Routes: []httpapi.Routes{adminapi.New(e.engine)}}
-	e.srv = httptest.NewServer(api.Handler())
+	e.srv = httptest.NewServer(tokendtest.CheckHandler(t, api.Handler()))
 	t.Cleanup(e.srv.Close)
 
 	m := e.manager()

@@ -34,7 +34,7 @@ var All = []string{Atoti, SimpleJWT, OCM, Taiki}
 // slash (clients of the vendors use either), and other for any other
 // method on those paths (a dialect's own 405). Requests carry the dialect's
 // name in their context, for the audit trail.
-func Handle(mux *http.ServeMux, name, method, path string, h, other http.HandlerFunc) {
+func Handle(mux httpapi.Mux, name, method, path string, h, other http.HandlerFunc) {
 	path = strings.TrimSuffix(path, "/")
 	tagged := func(next http.HandlerFunc) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {

@@ -45,19 +45,62 @@ type Server struct {
 
 	discovery        []byte
 	jwksCacheControl []string
+	openapiETag      string
 	observers        sync.Map // observerKey -> prometheus.Observer
 }
 
 // Routes is a set of endpoints that registers itself on the server's mux.
 type Routes interface {
-	Register(mux *http.ServeMux)
+	Register(mux Mux)
+}
+
+// Mux is where routes are registered: the methods of *http.ServeMux that
+// take a pattern. The server registers on a recorder of its mux, so that
+// Patterns can list every route served (the OpenAPI document is checked
+// against that list).
+type Mux interface {
+	Handle(pattern string, handler http.Handler)
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
 }
 
 // Handler returns the HTTP handler with every route mounted.
 func (s *Server) Handler() http.Handler {
 	s.discovery = s.discoveryDocument()
 	s.jwksCacheControl = []string{"public, max-age=" + strconv.Itoa(int(s.JWKSMaxAge.Seconds()))}
+	s.openapiETag = openapiETag()
 	mux := http.NewServeMux()
+	s.register(mux)
+	return s.instrument(mux)
+}
+
+// Patterns returns the pattern of every route the handler serves, in the
+// order they are registered (net/http's ServeMux pattern syntax: "POST
+// /oauth2/token", "/oauth2/token" for its other methods, "/" for unknown
+// paths).
+func (s *Server) Patterns() []string {
+	rec := &recorder{Mux: http.NewServeMux()}
+	s.register(rec)
+	return rec.patterns
+}
+
+// recorder is a Mux that remembers the patterns registered on it.
+type recorder struct {
+	Mux
+	patterns []string
+}
+
+func (r *recorder) Handle(pattern string, h http.Handler) {
+	r.patterns = append(r.patterns, pattern)
+	r.Mux.Handle(pattern, h)
+}
+
+func (r *recorder) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	r.patterns = append(r.patterns, pattern)
+	r.Mux.HandleFunc(pattern, h)
+}
+
+// register mounts every route on mux.
+func (s *Server) register(mux Mux) {
 	mux.HandleFunc("POST /oauth2/token", s.handleToken)
 	mux.HandleFunc("POST /oauth2/revoke", s.handleRevoke)
 	mux.HandleFunc("POST /oauth2/introspect", s.handleIntrospect)
@@ -73,7 +116,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{}))
-	for _, p := range []string{"/.well-known/jwks.json", "/.well-known/oauth-authorization-server", "/.well-known/openid-configuration", "/healthz", "/readyz", "/metrics"} {
+	mux.HandleFunc("GET /openapi.json", s.handleOpenAPI)
+	for _, p := range []string{"/.well-known/jwks.json", "/.well-known/oauth-authorization-server", "/.well-known/openid-configuration", "/healthz", "/readyz", "/metrics", "/openapi.json"} {
 		mux.HandleFunc(p, methodNotAllowed("GET"))
 	}
 	for _, r := range s.Routes {
@@ -82,7 +126,6 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no such endpoint"})
 	})
-	return s.instrument(mux)
 }
 
 // instrument times every request by route, and turns a panic into a

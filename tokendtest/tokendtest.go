@@ -81,7 +81,7 @@ type Options struct {
 type Env struct {
 	T       testing.TB
 	Srv     *httptest.Server
-	Handler http.Handler // the server's handler, for in-process fuzzing
+	Handler http.Handler // the server's handler (checked, see CheckHandler), for in-process fuzzing
 	Store   *sqlite.Store
 	Engine  *grant.Engine
 	Metrics *metrics.Metrics
@@ -149,7 +149,8 @@ func New(t testing.TB, opts Options) *Env {
 	if opts.Routes != nil {
 		api.Routes = opts.Routes(e)
 	}
-	e.Handler = api.Handler()
+	// Every exchange with the server is checked against the OpenAPI document.
+	e.Handler = CheckHandler(t, api.Handler())
 	e.Srv = httptest.NewUnstartedServer(e.Handler)
 	e.Srv.Config.ConnContext = api.ConnContext
 	e.Srv.Start()

@@ -47,7 +47,7 @@ func TestLoginFloodIsBounded(t *testing.T) {
 	before := peakRSS(t, s.cmd.Process.Pid)
 
 	const n = 500
-	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: n}}
+	client := &http.Client{Timeout: 60 * time.Second, Transport: checked(&http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: n})}
 	statuses := map[int]int{}
 	var errs []error
 	var mu sync.Mutex

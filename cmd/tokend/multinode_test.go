@@ -166,7 +166,7 @@ func (s *server) get(path string) httpResult {
 	return do(req)
 }
 
-var httpClient = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+var httpClient = &http.Client{Timeout: 15 * time.Second, Transport: checked(&http.Transport{MaxIdleConnsPerHost: 64})}
 
 func do(req *http.Request) httpResult {
 	resp, err := httpClient.Do(req)

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/adminapi"
 	"github.com/tokend/tokend/grant"
 	"github.com/tokend/tokend/httpapi"
@@ -177,6 +178,16 @@ func (c *serveConfig) logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// api is the HTTP API that serve mounts; the OpenAPI coverage test checks
+// the document against its routes.
+func (c *serveConfig) api(engine *grant.Engine, store tokend.Store, m *metrics.Metrics, log *slog.Logger) *httpapi.Server {
+	routes := c.dialects.routes(engine)
+	if c.adminAPI {
+		routes = append(routes, adminapi.New(engine))
+	}
+	return &httpapi.Server{Engine: engine, Store: store, Metrics: m, Log: log, JWKSMaxAge: c.jwksMaxAge, Routes: routes, TrustedProxies: c.proxies}
+}
+
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c serveConfig
 	var file configFlags
@@ -249,11 +260,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	go engine.Watch(watchCtx, c.syncInterval, wake)
 
-	routes := c.dialects.routes(engine)
-	if c.adminAPI {
-		routes = append(routes, adminapi.New(engine))
-	}
-	api := &httpapi.Server{Engine: engine, Store: store, Metrics: m, Log: log, JWKSMaxAge: c.jwksMaxAge, Routes: routes, TrustedProxies: c.proxies}
+	api := c.api(engine, store, m, log)
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		ConnContext:       api.ConnContext,

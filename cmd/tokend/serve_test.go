@@ -175,7 +175,7 @@ func TestServeTLS(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile, pool := selfSignedCert(t, dir)
 	s := startServer(t, dir, "--tls-cert", certFile, "--tls-key", keyFile)
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	client := &http.Client{Transport: checked(&http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}})}
 	resp, err := client.Get("https://" + s.addr + "/.well-known/openid-configuration")
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/dialect"
 	"github.com/tokend/tokend/grant"
+	"github.com/tokend/tokend/httpapi"
 	"github.com/tokend/tokend/token"
 )
 
@@ -57,7 +58,7 @@ func Profile(cfg Config) *grant.Profile {
 }
 
 // Register mounts the endpoint.
-func (h *Handler) Register(mux *http.ServeMux) {
+func (h *Handler) Register(mux httpapi.Mux) {
 	dialect.Handle(mux, dialect.Atoti, "GET", Path, h.serveToken, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET")
 		dialect.WriteJSON(w, http.StatusMethodNotAllowed, map[string]any{})

@@ -18,6 +18,7 @@ import (
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/dialect"
 	"github.com/tokend/tokend/grant"
+	"github.com/tokend/tokend/httpapi"
 	"github.com/tokend/tokend/token"
 )
 
@@ -102,7 +103,7 @@ func Profile(cfg Config) *grant.Profile {
 
 // Register mounts the endpoint, with and without a trailing slash; any
 // method but POST gets a 405 ExceptionDetail.
-func (h *Handler) Register(mux *http.ServeMux) {
+func (h *Handler) Register(mux httpapi.Mux) {
 	dialect.Handle(mux, dialect.OCM, "POST", Path, h.serveToken, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "POST")
 		h.fail(w, r, errMethod)

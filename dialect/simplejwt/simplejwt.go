@@ -26,6 +26,7 @@ import (
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/dialect"
 	"github.com/tokend/tokend/grant"
+	"github.com/tokend/tokend/httpapi"
 	"github.com/tokend/tokend/token"
 )
 
@@ -88,7 +89,7 @@ func Profile(cfg Config) *grant.Profile {
 
 // Register mounts the four endpoints. Any method but POST gets Django REST
 // framework's 405.
-func (h *Handler) Register(mux *http.ServeMux) {
+func (h *Handler) Register(mux httpapi.Mux) {
 	dialect.Handle(mux, dialect.SimpleJWT, "POST", PathObtain, h.serveObtain, methodNotAllowed)
 	dialect.Handle(mux, dialect.SimpleJWT, "POST", PathRefresh, h.serveRefresh, methodNotAllowed)
 	dialect.Handle(mux, dialect.SimpleJWT, "POST", PathVerify, h.serveVerify, methodNotAllowed)

@@ -27,6 +27,7 @@ import (
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/dialect"
 	"github.com/tokend/tokend/grant"
+	"github.com/tokend/tokend/httpapi"
 	"github.com/tokend/tokend/token"
 )
 
@@ -129,7 +130,7 @@ func mode(c *tokend.ClientApp) string {
 
 // Register mounts the endpoint: /api/token, and <prefix>/api/token for
 // every mode that has a prefix, each with and without a trailing slash.
-func (h *Handler) Register(mux *http.ServeMux) {
+func (h *Handler) Register(mux httpapi.Mux) {
 	// path -> the mode it belongs to ("" for both)
 	routes := map[string]string{Path: otherMode(h.cfg.SandboxPrefix, h.cfg.ProductionPrefix)}
 	for _, m := range []struct{ prefix, mode string }{

@@ -829,7 +829,7 @@ func TestServerFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	api := &httpapi.Server{Engine: engine, Store: store, Metrics: m, Log: log, Routes: []httpapi.Routes{taiki.New(engine, taiki.DefaultConfig)}}
-	srv := httptest.NewServer(api.Handler())
+	srv := httptest.NewServer(tokendtest.CheckHandler(t, api.Handler()))
 	t.Cleanup(srv.Close)
 	id := uuid.NewString()
 	sec, hash, err := grant.NewClientSecret(ctx, db)
