@@ -210,7 +210,20 @@ func runUntilKilled(t *testing.T, s *server, f opsFixture, led *crashLedger, d t
 			}
 		}
 	}()
+	// Kill after d, once the load has confirmed something this round (a
+	// busy machine may take longer to get going; at most 10 s more).
+	led.mu.Lock()
+	before := led.confirmed
+	led.mu.Unlock()
 	time.Sleep(d)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		led.mu.Lock()
+		n := led.confirmed - before
+		led.mu.Unlock()
+		if n >= 10 {
+			break
+		}
+	}
 	if err := s.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
