@@ -30,7 +30,7 @@ const audience = "https://api.test"
 // own server, stays up throughout: it stands for another node.
 type issuer struct {
 	*tokendtest.Env
-	t   *testing.T
+	t   testing.TB
 	url string
 
 	jwksFetches atomic.Int64
@@ -49,7 +49,7 @@ type issuer struct {
 
 const alicePassword = "alice's long password"
 
-func newIssuer(t *testing.T, config ...func(*grant.Config)) *issuer {
+func newIssuer(t testing.TB, config ...func(*grant.Config)) *issuer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -134,7 +134,7 @@ func (is *issuer) options(opts ...func(*verify.Options)) verify.Options {
 	return o
 }
 
-func (is *issuer) verifier(t *testing.T, opts ...func(*verify.Options)) *verify.Verifier {
+func (is *issuer) verifier(t testing.TB, opts ...func(*verify.Options)) *verify.Verifier {
 	t.Helper()
 	v, err := verify.New(t.Context(), is.url, is.options(opts...))
 	if err != nil {
@@ -186,7 +186,7 @@ func (is *issuer) revoke(tok, id, secret string) {
 }
 
 // mustVerify verifies tok, failing the test if it is refused.
-func mustVerify(t *testing.T, v *verify.Verifier, tok string) *verify.Claims {
+func mustVerify(t testing.TB, v *verify.Verifier, tok string) *verify.Claims {
 	t.Helper()
 	c, err := v.Verify(t.Context(), tok)
 	if err != nil {

@@ -88,6 +88,7 @@ func getJSON(ctx context.Context, client *http.Client, u string, v any) (int, er
 // keySet is one fetched key set; it never changes once stored.
 type keySet struct {
 	keys map[string]*jose.JSONWebKey
+	raw  map[string]string // each key's JWK text
 	etag string
 }
 
@@ -243,15 +244,18 @@ func (c *keyCache) get(ctx context.Context) (time.Duration, error) {
 
 // parse reads a JWKS (RFC 7517 §5), keeping the public signature keys that
 // have a kid and suit an accepted algorithm. A key it cannot read is left
-// out, not the whole set; a set with no key left is an error.
+// out, not the whole set; a set with no key left is an error. A key that
+// is the same as in the set held stays the same *JSONWebKey, which is how
+// the token cache knows its entries still hold.
 func (c *keyCache) parse(body []byte) (*keySet, error) {
+	old := c.set.Load()
 	var doc struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return nil, fmt.Errorf("key set: %w", err)
 	}
-	set := &keySet{keys: map[string]*jose.JSONWebKey{}}
+	set := &keySet{keys: map[string]*jose.JSONWebKey{}, raw: map[string]string{}}
 	for _, raw := range doc.Keys {
 		var k jose.JSONWebKey
 		if err := k.UnmarshalJSON(raw); err != nil {
@@ -260,7 +264,10 @@ func (c *keyCache) parse(body []byte) (*keySet, error) {
 		if k.KeyID == "" || !k.IsPublic() || (k.Use != "" && k.Use != "sig") || !c.suits(&k) {
 			continue
 		}
-		set.keys[k.KeyID] = &k
+		set.keys[k.KeyID], set.raw[k.KeyID] = &k, string(raw)
+		if old != nil && old.raw[k.KeyID] == string(raw) {
+			set.keys[k.KeyID] = old.keys[k.KeyID]
+		}
 	}
 	if len(set.keys) == 0 {
 		return nil, errors.New("key set: no public signature key for the accepted algorithms")

@@ -172,3 +172,33 @@ func TestIssuerOutage(t *testing.T) {
 	t.Logf("refused %v after the issuer came back", took)
 	mustVerify(t, v, kept)
 }
+
+// A key revoked at the issuer leaves the key set; tokens it signed are
+// refused from the next refresh on, even those verified (and cached)
+// before.
+func TestRevokedKeyEndsItsTokens(t *testing.T) {
+	is := newIssuer(t)
+	v := is.verifier(t, func(o *verify.Options) { o.MaxKeyAge = 100 * time.Millisecond; o.KeyRefetchInterval = time.Hour })
+	old := is.appToken("")
+	mustVerify(t, v, old)
+	mustVerify(t, v, old) // from the cache
+	is.rotate(is.Clock.Now())
+	fresh := is.appToken("")
+	if err := is.Store.RevokeKey(t.Context(), kidOf(t, old), is.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, v, old, verify.ErrUnknownKey, 5*time.Second)
+	mustVerify(t, v, fresh)
+}
+
+// A token verified once is checked again for its times each time.
+func TestCachedTokenExpires(t *testing.T) {
+	is := newIssuer(t)
+	v := is.verifier(t)
+	tok := is.appToken("")
+	mustVerify(t, v, tok)
+	is.Clock.Advance(15 * time.Minute)
+	if _, err := v.Verify(t.Context(), tok); !errors.Is(err, verify.ErrExpired) {
+		t.Errorf("a cached token past its exp: %v", err)
+	}
+}

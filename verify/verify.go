@@ -76,6 +76,12 @@ type Options struct {
 	// MaxKeyAge is the longest the key set goes without a refresh, whatever
 	// its Cache-Control says (default 1h).
 	MaxKeyAge time.Duration
+	// CacheSize is how many verified tokens are remembered, so that a
+	// token presented again (a client reuses its access token until it
+	// expires) costs no signature check and no parsing: its times and
+	// revocations are still checked each time, and it is checked afresh
+	// once its key leaves the key set. Default 4096; negative: none.
+	CacheSize int
 
 	// HTTPClient fetches the discovery document, the keys and the feed
 	// (default: a client of its own; requests carry their own timeouts).
@@ -86,8 +92,8 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Claims are the claims of a verified token. Verifier returns its own copy;
-// the slices are shared and must not be changed.
+// Claims are the claims of a verified token. Each Verify returns its own
+// Claims, but the slices in it are shared and must not be changed.
 type Claims struct {
 	Issuer    string
 	Subject   string
@@ -132,6 +138,7 @@ type Verifier struct {
 	keys    *keyCache
 	revoked *revocations // nil when Offline
 	feed    *feedClient
+	cache   *tokenCache // nil when off
 
 	stop context.CancelFunc
 	wg   sync.WaitGroup
@@ -149,6 +156,9 @@ func New(ctx context.Context, issuerURL string, opts Options) (*Verifier, error)
 	v := &Verifier{issuer: issuerURL, opts: opts, now: opts.Now, log: opts.Logger}
 	for _, a := range opts.Algorithms {
 		v.algs = append(v.algs, jose.SignatureAlgorithm(a))
+	}
+	if opts.CacheSize > 0 {
+		v.cache = &tokenCache{max: opts.CacheSize}
 	}
 	jwksURL, err := discover(ctx, opts.HTTPClient, issuerURL)
 	if err != nil {
@@ -244,6 +254,9 @@ func (o *Options) defaults(issuerURL string) {
 	if o.MaxKeyAge == 0 {
 		o.MaxKeyAge = time.Hour
 	}
+	if o.CacheSize == 0 {
+		o.CacheSize = 4096
+	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{}
 	}
@@ -264,6 +277,11 @@ func (o *Options) defaults(issuerURL string) {
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if raw == "" || len(raw) > MaxTokenBytes {
 		return nil, fmt.Errorf("%w: empty or over %d bytes", ErrMalformed, MaxTokenBytes)
+	}
+	if v.cache != nil {
+		if c, ok := v.cache.get(raw, v.keys); ok {
+			return c, v.checkLive(c)
+		}
 	}
 	jws, err := jose.ParseSignedCompact(raw, v.algs)
 	if err != nil {
@@ -304,12 +322,31 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if err := v.checkClaims(c); err != nil {
 		return nil, err
 	}
-	if v.revoked != nil {
-		if err := v.revoked.check(c); err != nil {
-			return nil, err
-		}
+	if err := v.checkLive(c); err != nil {
+		return nil, err
+	}
+	if v.cache != nil {
+		v.cache.put(raw, h.KeyID, key, c)
 	}
 	return c, nil
+}
+
+// checkLive checks what changes with time: exp, nbf, iat and revocations.
+func (v *Verifier) checkLive(c *Claims) error {
+	now, leeway := v.now(), v.opts.Leeway
+	if !now.Before(c.ExpiresAt.Add(leeway)) {
+		return ErrExpired
+	}
+	if !c.NotBefore.IsZero() && now.Add(leeway).Before(c.NotBefore) {
+		return ErrNotYetValid
+	}
+	if now.Add(leeway).Before(c.IssuedAt) {
+		return fmt.Errorf("%w: issued in the future", ErrNotYetValid)
+	}
+	if v.revoked != nil {
+		return v.revoked.check(c)
+	}
+	return nil
 }
 
 func (v *Verifier) typeAllowed(typ string) bool {
@@ -322,6 +359,7 @@ func (v *Verifier) typeAllowed(typ string) bool {
 	return false
 }
 
+// checkClaims checks what never changes: iss, aud, and no refresh token.
 func (v *Verifier) checkClaims(c *Claims) error {
 	if c.Issuer != v.issuer {
 		return ErrIssuer
@@ -331,16 +369,6 @@ func (v *Verifier) checkClaims(c *Claims) error {
 	}
 	if c.refs.tokenType == "refresh" {
 		return fmt.Errorf("%w: a refresh token", ErrType)
-	}
-	now, leeway := v.now(), v.opts.Leeway
-	if !now.Before(c.ExpiresAt.Add(leeway)) {
-		return ErrExpired
-	}
-	if !c.NotBefore.IsZero() && now.Add(leeway).Before(c.NotBefore) {
-		return ErrNotYetValid
-	}
-	if now.Add(leeway).Before(c.IssuedAt) {
-		return fmt.Errorf("%w: issued in the future", ErrNotYetValid)
 	}
 	return nil
 }
