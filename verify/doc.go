@@ -29,6 +29,11 @@
 // feed sends the full set again when it cannot resume), and the last set
 // keeps serving while the issuer is unreachable.
 //
+// A token presented again (clients reuse theirs until they expire) is
+// answered from a cache of verified tokens: no parsing, no signature
+// check, but its times and the revocations are checked on every call.
+// Status tells when the issuer was last heard from.
+//
 // Middleware puts a Verifier in front of an http.Handler, answering as RFC
 // 6750 says (WWW-Authenticate: Bearer with invalid_token or
 // insufficient_scope) and checking the scopes each route requires.

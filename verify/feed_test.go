@@ -123,7 +123,7 @@ func TestFeedEntriesExpire(t *testing.T) {
 	tok := is.appToken("")
 	is.revoke(tok, is.appID, is.appSecret)
 	eventually(t, v, tok, verify.ErrRevoked, 5*time.Second)
-	if n := verify.FeedSize(v); n != 1 {
+	if n := v.Status().Revocations; n != 1 {
 		t.Fatalf("%d entries held, want 1", n)
 	}
 	is.Clock.Advance(16 * time.Minute)
@@ -131,7 +131,7 @@ func TestFeedEntriesExpire(t *testing.T) {
 	next := is.appToken("")
 	is.revoke(next, is.appID, is.appSecret)
 	eventually(t, v, next, verify.ErrRevoked, 5*time.Second)
-	if n := verify.FeedSize(v); n != 1 {
+	if n := v.Status().Revocations; n != 1 {
 		t.Errorf("%d entries held, want 1 (the expired one dropped)", n)
 	}
 	if _, err := v.Verify(t.Context(), tok); !errors.Is(err, verify.ErrExpired) {

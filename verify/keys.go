@@ -111,7 +111,8 @@ type keyCache struct {
 	lastForced time.Time     // the last fetch an unknown kid caused
 	next       time.Duration // when the background refresh is due, from the last fetch
 	failing    bool
-	lastErr    error // of the last fetch
+	lastErr    error     // of the last fetch
+	lastGood   time.Time // the last fetch that worked
 }
 
 func (c *keyCache) lookup(kid string) *jose.JSONWebKey {
@@ -192,6 +193,9 @@ func (c *keyCache) fetchLocked(ctx context.Context, ch chan struct{}) error {
 	case err == nil && c.failing:
 		c.failing = false
 		c.log.Info("fetching the issuer's keys works again", "url", c.url)
+	}
+	if err == nil {
+		c.lastGood = time.Now()
 	}
 	switch {
 	case err != nil:

@@ -167,6 +167,10 @@ func TestIssuerOutage(t *testing.T) {
 		t.Fatalf("the issuer served %d fetches while down", n-fetches)
 	}
 
+	during := v.Status()
+	if time.Since(during.KeysFetched) < 200*time.Millisecond || time.Since(during.FeedContact) < 200*time.Millisecond {
+		t.Errorf("status during the outage %+v: the last contacts should be from before it", during)
+	}
 	is.start()
 	took := eventually(t, v, revoked, verify.ErrRevoked, 30*time.Second)
 	t.Logf("refused %v after the issuer came back", took)

@@ -192,6 +192,31 @@ func New(ctx context.Context, issuerURL string, opts Options) (*Verifier, error)
 	return v, nil
 }
 
+// Status is what a Verifier last heard from the issuer, for health checks
+// and metrics: a service that would rather refuse tokens than miss
+// revocations for long can act on FeedContact.
+type Status struct {
+	KeysFetched time.Time // the last key set fetch that worked
+	FeedContact time.Time // the last answer of the revocation feed (zero when Offline)
+	FeedCursor  string
+	Revocations int // entries held
+}
+
+// Status reports what v last heard from the issuer.
+func (v *Verifier) Status() Status {
+	var s Status
+	v.keys.mu.Lock()
+	s.KeysFetched = v.keys.lastGood
+	v.keys.mu.Unlock()
+	if v.feed != nil {
+		v.feed.mu.Lock()
+		s.FeedContact, s.FeedCursor = v.feed.contact, v.feed.cursor
+		v.feed.mu.Unlock()
+		s.Revocations = v.revoked.size()
+	}
+	return s
+}
+
 // Close stops the background refreshes; Verify keeps working on what was
 // last read.
 func (v *Verifier) Close() error {
