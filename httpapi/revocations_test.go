@@ -323,6 +323,8 @@ func TestRevocationFeedLongPollTimeouts(t *testing.T) {
 func TestRevocationFeedSameOnEveryNode(t *testing.T) {
 	a := newEnv(t)
 	a.watch()
+	onA := a.feed("")
+	a.addClient(false, tokend.GrantClientCredentials) // a change: b, started now, loads later than a
 	// Node b: another engine and server on a's database file.
 	store, err := sqlite.Open(t.Context(), a.DBFile)
 	if err != nil {
@@ -345,8 +347,6 @@ func TestRevocationFeedSameOnEveryNode(t *testing.T) {
 	b := httptest.NewServer((&httpapi.Server{Engine: engine, Store: store, Metrics: metrics.New(), Log: a.Log}).Handler())
 	t.Cleanup(b.Close)
 
-	onA := a.feed("")
-	a.addClient(false, tokend.GrantClientCredentials) // a change: b loads later than a
 	onB := feed(t, b.URL, a.basic(), "")
 	if seq(t, onB.Cursor) <= seq(t, onA.Cursor) {
 		t.Fatalf("b loaded at %s, not after a (%s)", onB.Cursor, onA.Cursor)
