@@ -209,6 +209,14 @@ type Store interface {
 	// access-token lifetime, which only it knows, so that a revocation
 	// lasts as long as the last token that depends on it.
 	PurgeRevokedSessions(ctx context.Context, expiredBefore time.Time) error
+	// RevokedTokens returns the revoked access tokens that expire after
+	// now, with their expiry: every one when jtis is nil, else only those
+	// among jtis (the revocation feed resolves ChangeToken refs with it).
+	RevokedTokens(ctx context.Context, now time.Time, jtis []string) ([]RevokedToken, error)
+	// RevokedSessions returns the sessions revoked at or after since, with
+	// when they were revoked and expire: every one when ids is nil, else
+	// only those among ids.
+	RevokedSessions(ctx context.Context, since time.Time, ids []string) ([]RevokedSession, error)
 
 	// Secret returns the install-wide secret called name, creating it with
 	// gen on first use; every process of one deployment gets the same bytes.

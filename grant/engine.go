@@ -116,6 +116,8 @@ type Engine struct {
 	revokedTokens   map[string]struct{} // jtis
 	revokedSessions map[string]struct{} // session ids
 	seq             int64               // last change applied
+
+	feed feedState // the revocation feed (feed.go)
 }
 
 // Deps are what the engine works with.
@@ -335,6 +337,9 @@ func (e *Engine) Watch(ctx context.Context, interval time.Duration, wake <-chan 
 		}
 		if err := e.Sync(ctx); err != nil && ctx.Err() == nil {
 			e.log.Warn("sync with store failed", "err", err)
+		}
+		if err := e.syncFeed(ctx); err != nil && ctx.Err() == nil {
+			e.log.Warn("revocation feed sync failed", "err", err)
 		}
 		if now := e.now(); now.Sub(lastRotate) >= time.Minute {
 			lastRotate = now

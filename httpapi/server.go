@@ -104,6 +104,7 @@ func (s *Server) register(mux Mux) {
 	mux.HandleFunc("POST /oauth2/token", s.handleToken)
 	mux.HandleFunc("POST /oauth2/revoke", s.handleRevoke)
 	mux.HandleFunc("POST /oauth2/introspect", s.handleIntrospect)
+	s.registerRevocations(mux)
 	for _, p := range []string{"/oauth2/token", "/oauth2/revoke", "/oauth2/introspect"} {
 		mux.HandleFunc(p, methodNotAllowed("POST"))
 	}

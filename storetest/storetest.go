@@ -78,6 +78,8 @@ func Run(t *testing.T, open func(t *testing.T) tokend.Store) {
 		{"RevokedTokens", []test{
 			{"Revoke", testTokenRevoke},
 			{"Listing", testRevokedListing},
+			{"WithExpiry", testRevokedTokensWithExpiry},
+			{"SessionsWithTimes", testRevokedSessionsWithTimes},
 		}},
 		{"Failures", []test{
 			{"CountAndWindow", testFailuresCountAndWindow},
