@@ -106,3 +106,34 @@ func TestLockedNameFloodHitsTheIPLimit(t *testing.T) {
 	oauthIP429.check(t, e.oauthPassword("ghost", "wrong", attacker))
 	wantOK(t, e.oauth("203.0.113.10", "grant_type", "client_credentials"), "access_token")
 }
+
+// TestConcurrentRightPasswordsAreNotLocked: a burst of right passwords for
+// one account, from one address, far past both limits, all log in: the
+// reservations that hold the lockout under concurrency queue on this node
+// instead of counting a crowd of good logins as a lock.
+func TestConcurrentRightPasswordsAreNotLocked(t *testing.T) {
+	e := newEnv(t, grant.DefaultLimits, "127.0.0.1/32")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	for i := range 64 {
+		wg.Go(func() {
+			var r response
+			switch i % 3 {
+			case 0:
+				r = e.oauthPassword(aliceName, alicePassword, "203.0.113.200")
+			case 1:
+				r = e.sjObtain(aliceName, alicePassword, "203.0.113.200")
+			default:
+				r = e.ocmLogin(aliceName, alicePassword, "203.0.113.200")
+			}
+			mu.Lock()
+			statuses[r.Status]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if statuses[200] != 64 {
+		t.Fatalf("64 concurrent right passwords: %v, want 64 × 200", statuses)
+	}
+}

@@ -43,11 +43,70 @@ const accountWindow = 24 * time.Hour
 var errLockedMessage = "too many failed attempts, retry later"
 
 // guard keeps the per-IP limit's verdicts in memory, so that checking
-// costs no store read; the counts themselves are in the store.
+// costs no store read; the counts themselves are in the store. It also
+// holds the gates that bound this node's password checks in flight per
+// account and per client IP (enter).
 type guard struct {
 	mu      sync.Mutex
 	blocked map[string]time.Time // ip -> until
+	gates   map[string]*gate
 }
+
+// gate is a semaphore for one counter key; users counts the requests that
+// hold or wait for it, so that an idle gate is forgotten.
+type gate struct {
+	slots chan struct{}
+	users int
+}
+
+// gateWait is how long a password check waits for its account's or
+// address's gate before it gives up with EUNAVAILABLE.
+const gateWait = 10 * time.Second
+
+// enter waits until fewer than size password checks of key are in flight
+// on this node. A reservation in the store counts a check while it is in
+// flight (so that concurrent guesses cannot outrun the lockout), so without
+// the gate a burst of correct logins of one account, or from one address,
+// would itself trip the limit; with it, at most size of them are counted at
+// once, fewer than the limit, and the rest queue. It returns the function
+// that leaves the gate.
+func (g *guard) enter(ctx context.Context, key string, size int) (leave func(), err error) {
+	g.mu.Lock()
+	if g.gates == nil {
+		g.gates = map[string]*gate{}
+	}
+	gt := g.gates[key]
+	if gt == nil {
+		gt = &gate{slots: make(chan struct{}, size)}
+		g.gates[key] = gt
+	}
+	gt.users++
+	g.mu.Unlock()
+	done := func() {
+		g.mu.Lock()
+		if gt.users--; gt.users == 0 {
+			delete(g.gates, key)
+		}
+		g.mu.Unlock()
+	}
+	t := time.NewTimer(gateWait)
+	defer t.Stop()
+	select {
+	case gt.slots <- struct{}{}:
+		return func() { <-gt.slots; done() }, nil
+	case <-ctx.Done():
+		done()
+		return nil, ctx.Err()
+	case <-t.C:
+		done()
+		return nil, tokend.Errorf(tokend.EUNAVAILABLE, "too many logins in progress, retry later")
+	}
+}
+
+// gateSize is how many checks of one counter with this limit may be in
+// flight on a node: half the limit, so that a burst of right passwords
+// never reaches it on its own.
+func gateSize(limit int) int { return max(1, limit/2) }
 
 // accountKey names an account's failure counter: a keyed hash of the
 // username, so that unknown names (often a password typed in the wrong
@@ -80,6 +139,15 @@ type loginAttempt struct {
 	ip      string // the IP's counter key, if it holds this attempt
 	counts  tokend.Reservation
 	ipCount int
+	leave   []func() // the gates this attempt holds
+}
+
+// done leaves the attempt's gates.
+func (la *loginAttempt) done() {
+	for _, f := range la.leave {
+		f()
+	}
+	la.leave = nil
 }
 
 // reserveLogin reserves a login attempt, or refuses it: ETOOMANY when the
@@ -90,9 +158,25 @@ func (e *Engine) reserveLogin(ctx context.Context, key string) (*loginAttempt, e
 	if err := e.checkIP(ctx); err != nil {
 		return nil, err
 	}
-	la := &loginAttempt{at: e.now(), key: key}
+	la := &loginAttempt{key: key}
 	l := e.cfg.Limits
 	ip := tokend.ClientIP(ctx)
+	if l.LockoutThreshold > 0 {
+		leave, err := e.guard.enter(ctx, key, gateSize(l.LockoutThreshold))
+		if err != nil {
+			return nil, err
+		}
+		la.leave = append(la.leave, leave)
+	}
+	if ip != "" && l.RateLimit > 0 {
+		leave, err := e.guard.enter(ctx, "ip:"+ip, gateSize(l.RateLimit))
+		if err != nil {
+			la.done()
+			return nil, err
+		}
+		la.leave = append(la.leave, leave)
+	}
+	la.at = e.now()
 	var attempts []tokend.Attempt
 	iAcct, iIP := -1, -1
 	if l.LockoutThreshold > 0 {
@@ -108,6 +192,7 @@ func (e *Engine) reserveLogin(ctx context.Context, key string) (*loginAttempt, e
 	}
 	rs, err := e.store.ReserveAttempts(ctx, la.at, attempts)
 	if err != nil {
+		la.done()
 		return nil, fmt.Errorf("reserve login attempt: %w", err)
 	}
 	if iAcct >= 0 {
@@ -131,6 +216,7 @@ func (e *Engine) reserveLogin(ctx context.Context, key string) (*loginAttempt, e
 		if la.ip != "" && la.ipCount >= l.RateLimit {
 			e.throttle(ctx, ip, la.at.Add(l.RateWindow), la.ipCount)
 		}
+		la.done()
 		until := attempts[iAcct].LockedUntil(rs[iAcct].FailureCount)
 		return nil, &tokend.Error{Code: tokend.ETOOMANY, Field: "username", Message: errLockedMessage, RetryAfter: until.Sub(la.at)}
 	}
@@ -154,6 +240,7 @@ func (e *Engine) settleLogin(ctx context.Context, la *loginAttempt, ok bool) {
 	if err := e.store.SettleAttempts(context.WithoutCancel(ctx), la.at, release, reset); err != nil {
 		e.log.Warn("settle login attempt", "err", err)
 	}
+	la.done()
 }
 
 // loginFailed keeps a failed login's reservation: it counts against the
@@ -174,6 +261,7 @@ func (e *Engine) loginFailed(ctx context.Context, la *loginAttempt, u *tokend.Us
 		e.throttle(ctx, tokend.ClientIP(ctx), la.at.Add(e.cfg.Limits.RateWindow), la.ipCount)
 	}
 	e.countGuard("login")
+	la.done()
 }
 
 // checkIP refuses a password or client-secret check from an IP over the
