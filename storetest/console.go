@@ -183,7 +183,9 @@ func testFindUsersPrefixAndRole(t *testing.T, open func(t *testing.T) tokend.Sto
 		q    tokend.UserQuery
 		want []string
 	}{
-		{"prefix is exact in case", tokend.UserQuery{Prefix: "al"}, want(func(u *tokend.User) bool { return u.Username == "alice" || u.Username == "alina" || u.Username == "al%" })},
+		{"prefix is exact in case", tokend.UserQuery{Prefix: "al"}, want(func(u *tokend.User) bool {
+			return u.Username == "alice" || u.Username == "alina" || u.Username == "al%"
+		})},
 		{"prefix takes % literally", tokend.UserQuery{Prefix: "al%"}, want(func(u *tokend.User) bool { return u.Username == "al%" })},
 		{"prefix of a multi-byte letter", tokend.UserQuery{Prefix: "å"}, want(func(u *tokend.User) bool { return u.Username == "ål" })},
 		{"prefix longer than names", tokend.UserQuery{Prefix: "alice-and-more"}, nil},
