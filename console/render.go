@@ -254,6 +254,7 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *signin, err er
 // seeOther redirects after a change (303: the browser follows with a GET).
 func seeOther(w http.ResponseWriter, r *http.Request, to string) {
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
