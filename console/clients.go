@@ -145,7 +145,12 @@ func (c *Console) updateClient(w http.ResponseWriter, r *http.Request, s *signin
 	}
 	ttl, terrs := durationField("access_ttl", f.Get("access_ttl"))
 	p := grant.ClientPatch{Grants: &grants, Scopes: &scopes, Mode: &mode, AccessTTL: &ttl}
-	err := tokend.Invalid(terrs)
+	cl, err := c.mgr.Client(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	// Every bad field at once, those the form could not read among them.
+	err = tokend.Invalid(append(p.Check(cl.Public), terrs...))
 	if err == nil {
 		_, err = c.mgr.UpdateClient(r.Context(), id, p, version(r))
 	}

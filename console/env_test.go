@@ -98,8 +98,12 @@ func (p page) csrf() string {
 	return m[1]
 }
 
-// has reports whether the page's text contains s (HTML entities decoded).
-func (p page) has(s string) bool { return strings.Contains(html.UnescapeString(p.body), s) }
+// has reports whether the page contains s, in its markup or in its text
+// (tags dropped, entities decoded).
+func (p page) has(s string) bool {
+	text := html.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(p.body, ""))
+	return strings.Contains(html.UnescapeString(p.body), s) || strings.Contains(text, s)
+}
 
 func (p page) want(status int, texts ...string) page {
 	p.t.Helper()

@@ -55,7 +55,8 @@ func durationField(name, s string) (time.Duration, []tokend.FieldError) {
 	if s == "" {
 		return 0, nil
 	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 && n < 1<<33 {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n > -1<<33 && n < 1<<33 {
+		// Out of range or negative: the engine says what is allowed.
 		return time.Duration(n) * time.Second, nil
 	}
 	if d, err := time.ParseDuration(s); err == nil {
