@@ -261,8 +261,8 @@ func seeOther(w http.ResponseWriter, r *http.Request, to string) {
 // static serves the embedded CSS and JavaScript.
 func (c *Console) static(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("file")
-	b, err := staticFiles.ReadFile("static/" + name)
-	if err != nil || strings.Contains(name, "/") {
+	b, err := staticFiles.ReadFile("static/" + path.Base(name))
+	if err != nil || path.Base(name) != name {
 		c.fail(w, r, nil, errNotFound)
 		return
 	}
