@@ -304,6 +304,36 @@ type Store interface {
 	// first (oldest first with q.Ascending).
 	FindAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
 
+	// The web console: its sign-ins and its first-run setup links, kept
+	// here so that they hold across nodes.
+
+	// CreateConsoleSession stores a console sign-in (ECONFLICT if its
+	// token hash exists).
+	CreateConsoleSession(ctx context.Context, s *ConsoleSession) error
+	// ConsoleSession returns the sign-in whose token has this hash;
+	// ENOTFOUND if there is none (ended, purged or never made).
+	ConsoleSession(ctx context.Context, tokenHash []byte) (*ConsoleSession, error)
+	// TouchConsoleSession moves the sign-in's LastSeenAt forward to at
+	// (never back); no error if there is no such sign-in.
+	TouchConsoleSession(ctx context.Context, tokenHash []byte, at time.Time) error
+	// EndConsoleSession deletes the sign-in; no error if there is none.
+	EndConsoleSession(ctx context.Context, tokenHash []byte) error
+	// PurgeConsoleSessions deletes the sign-ins that ended at now: past
+	// their ExpiresAt, or last seen idle or longer before now.
+	PurgeConsoleSessions(ctx context.Context, now time.Time, idle time.Duration) error
+	// CreateSetupToken stores the hash of a first-run setup link's token,
+	// valid until expiresAt, and deletes the expired ones.
+	CreateSetupToken(ctx context.Context, tokenHash []byte, expiresAt time.Time) error
+	// UseSetupToken spends a setup token, atomically across processes: if
+	// a token with this hash is stored and not expired at `at`, it deletes
+	// it and every other setup token (the first administrator exists from
+	// now on) and returns its expiry; otherwise ENOTFOUND, and nothing
+	// changes. Of concurrent calls with one token, exactly one succeeds.
+	UseSetupToken(ctx context.Context, tokenHash []byte, at time.Time) (time.Time, error)
+	// Stats counts users, end users, client apps and the login sessions
+	// live at now.
+	Stats(ctx context.Context, now time.Time) (Stats, error)
+
 	Ping(ctx context.Context) error
 	Close() error
 }
@@ -414,6 +444,11 @@ type UserQuery struct {
 	After string
 	// Limit is the most users returned; 0: 50.
 	Limit int
+	// Prefix keeps users whose username begins with it, exactly (case
+	// and all); empty: any.
+	Prefix string
+	// Role keeps users who have this role; empty: any.
+	Role string
 }
 
 // SessionQuery selects a page of live sessions for FindSessions.

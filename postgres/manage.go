@@ -181,7 +181,7 @@ func (w *where) sql(limit int) (string, []any) {
 func (w *where) limit() string { return ` LIMIT $` + strconv.Itoa(len(w.args)) }
 
 func (s *Store) FindUsers(ctx context.Context, q tokend.UserQuery) ([]*tokend.User, error) {
-	if unstorable(q.After, q.Search) || (q.ClientID != nil && unstorable(*q.ClientID)) {
+	if unstorable(q.After, q.Search, q.Prefix, q.Role) || (q.ClientID != nil && unstorable(*q.ClientID)) {
 		return nil, nil
 	}
 	var w where
@@ -195,6 +195,12 @@ func (s *Store) FindUsers(ctx context.Context, q tokend.UserQuery) ([]*tokend.Us
 	if q.Search != "" {
 		// On "C" text lower() folds ASCII letters only, as SQLite's does.
 		w.add(`strpos(lower(username), lower($?::text COLLATE "C")) > 0`, q.Search)
+	}
+	if q.Prefix != "" {
+		w.add(`starts_with(username, $?::text)`, q.Prefix)
+	}
+	if q.Role != "" {
+		w.add(`$?::text = ANY(roles)`, q.Role)
 	}
 	clause, args := w.sql(tokend.PageLimit(q.Limit))
 	out, err := all(ctx, s, "find users", scanUser, `SELECT `+userColumns+` FROM users`+clause+` ORDER BY id`+w.limit(), args...)

@@ -127,6 +127,13 @@ func (s *Store) FindUsers(ctx context.Context, q tokend.UserQuery) ([]*tokend.Us
 		// lower() folds ASCII letters only, as PostgreSQL's does on "C" text.
 		where, args = append(where, `instr(lower(username), lower(?)) > 0`), append(args, q.Search)
 	}
+	if q.Prefix != "" {
+		// substr and length count characters, on both sides alike.
+		where, args = append(where, `substr(username, 1, length(?)) = ?`), append(args, q.Prefix, q.Prefix)
+	}
+	if q.Role != "" {
+		where, args = append(where, `instr(' ' || roles || ' ', ' ' || ? || ' ') > 0`), append(args, q.Role)
+	}
 	args = append(args, tokend.PageLimit(q.Limit))
 	rows, err := s.r.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE `+strings.Join(where, " AND ")+` ORDER BY id LIMIT ?`, args...)
 	if err != nil {

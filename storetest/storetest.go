@@ -129,6 +129,16 @@ func Run(t *testing.T, open func(t *testing.T) tokend.Store) {
 		{"Ping", []test{
 			{"Open", testPing},
 		}},
+		{"Console", []test{
+			{"SessionRoundTrip", testConsoleSessionRoundTrip},
+			{"SessionTouchAndEnd", testConsoleSessionTouchAndEnd},
+			{"SessionPurge", testConsoleSessionPurge},
+			{"SetupTokenOnce", testSetupTokenOnce},
+			{"SetupTokenExpiry", testSetupTokenExpiry},
+			{"SetupTokenConcurrent", testSetupTokenConcurrent},
+			{"FindUsersPrefixAndRole", testFindUsersPrefixAndRole},
+			{"Stats", testStats},
+		}},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/adminapi"
+	"github.com/tokend/tokend/console"
 	"github.com/tokend/tokend/grant"
 	"github.com/tokend/tokend/httpapi"
 	"github.com/tokend/tokend/keys"
@@ -50,6 +51,7 @@ type serveConfig struct {
 	proxies                         []netip.Prefix
 	dialects                        dialectConfig
 	adminAPI                        bool
+	console                         bool
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -88,6 +90,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	c.dialects.flags(fs)
 	fs.BoolVar(&c.adminAPI, "admin-api", true, "serve the admin API under /admin/v1/ (false: every /admin/v1/ path is 404)")
+	fs.BoolVar(&c.console, "console", true, "serve the web console under /console/ (false: every /console/ path is 404)")
 }
 
 // validate reports every problem at once.
@@ -185,6 +188,9 @@ func (c *serveConfig) api(engine *grant.Engine, store tokend.Store, m *metrics.M
 	if c.adminAPI {
 		routes = append(routes, adminapi.New(engine))
 	}
+	if c.console {
+		routes = append(routes, console.New(engine, console.Options{Secure: strings.HasPrefix(c.issuer, "https://"), Metrics: m, Log: log}))
+	}
 	return &httpapi.Server{Engine: engine, Store: store, Metrics: m, Log: log, JWKSMaxAge: c.jwksMaxAge, Routes: routes, TrustedProxies: c.proxies}
 }
 
@@ -261,6 +267,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	go engine.Watch(watchCtx, c.syncInterval, wake)
 
 	api := c.api(engine, store, m, log)
+	for _, r := range api.Routes {
+		if s, ok := r.(interface{ Start(context.Context) error }); ok { // the console
+			if err := s.Start(watchCtx); err != nil {
+				return err
+			}
+		}
+	}
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		ConnContext:       api.ConnContext,
