@@ -103,11 +103,9 @@ func (k *Symmetric) Signer(typ string) (jose.Signer, error) {
 	if s, ok := k.signers[typ]; ok {
 		return s, nil
 	}
-	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ))
-	s, err := jose.NewSigner(jose.SigningKey{
-		Algorithm: jose.SignatureAlgorithm(k.Alg),
-		Key:       jose.JSONWebKey{Key: k.secret, KeyID: k.ID, Algorithm: k.Alg},
-	}, opts)
+	// go-jose writes a kid only for keys with a public part: set it here.
+	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ)).WithHeader("kid", k.ID)
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(k.Alg), Key: k.secret}, opts)
 	if err != nil {
 		return nil, fmt.Errorf("signer for %s key %s: %w", k.Owner, k.ID, err)
 	}
