@@ -192,6 +192,8 @@ const (
 	atotiChallenge    = `Basic realm="atoti"`
 	sjNoAccount       = `{"detail":"No active account found with the given credentials"}`
 	sjTokenNotValid   = `{"detail":"Token is invalid or expired","code":"token_not_valid"}`
+	sjTokenWrongType  = `{"detail":"Token has wrong type","code":"token_not_valid"}`
+	sjChallenge       = `Bearer realm="api"`
 	taikiIncorrect    = `{"error":"invalid_client","error_description":"Incorrect API key, API secret, or Taiki user ID provided"}`
 	taikiTooMany      = `{"error":"too_many_requests","error_description":"Too many failed attempts, retry later"}`
 	oauthBadLogin     = `{"error":"invalid_grant","error_description":"invalid username or password"}`
@@ -236,11 +238,12 @@ func fixed(status int, body, challenge string) answer {
 
 // The answers, one per dialect and refusal.
 var (
-	atoti401   = fixed(401, atotiRefused, atotiChallenge)
-	atoti429   = fixed(429, atotiRefused, "")
-	sjBadLogin = fixed(400, sjNoAccount, "")
-	sjBadToken = fixed(400, sjTokenNotValid, "")
-	sj429      = answer{status: 429, body: func(n int) string {
+	atoti401    = fixed(401, atotiRefused, atotiChallenge)
+	atoti429    = fixed(429, atotiRefused, "")
+	sjBadLogin  = fixed(400, sjNoAccount, "")
+	sjBadToken  = fixed(401, sjTokenNotValid, sjChallenge)
+	sjWrongType = fixed(401, sjTokenWrongType, sjChallenge)
+	sj429       = answer{status: 429, body: func(n int) string {
 		return js(map[string]string{"detail": fmt.Sprintf("Request was throttled. Expected available in %d seconds.", n)})
 	}}
 	ocmBadLogin   = fixed(401, ocmBody(401, ocm.CodeBadCredentials, ocmBadCredentials, ""), ocmChallenge)
@@ -792,7 +795,7 @@ func TestForgedTokens(t *testing.T) {
 		offer{"ocm refresh token as a bearer", g.ocmRef, []int{atotiBearer, atotiJwt}},
 		offer{"oauth refresh token as a bearer", g.oauthRefresh, []int{atotiBearer, atotiJwt}},
 		// An access token where only refresh tokens go.
-		offer{"simplejwt access token as refresh", g.sjAccess, []int{sjRefresh, sjBlacklist, ocmRefresh, ocmRefreshBasic}},
+		offer{"simplejwt access token as refresh", g.sjAccess, []int{ocmRefresh, ocmRefreshBasic}},
 		offer{"ocm access token as refresh", g.ocmAccess, []int{sjRefresh, sjBlacklist, ocmRefresh, ocmRefreshBasic}},
 		offer{"atoti token as refresh", g.atoti, []int{sjRefresh, sjBlacklist, ocmRefresh, ocmRefreshBasic}},
 		offer{"oauth access token as refresh", g.oauthAccess, []int{sjRefresh, sjBlacklist, ocmRefresh, ocmRefreshBasic}},
@@ -825,6 +828,13 @@ func TestForgedTokens(t *testing.T) {
 			}
 		})
 	}
+
+	// simplejwt's own access token where its refresh token belongs: stock
+	// simplejwt's "Token has wrong type".
+	t.Run("simplejwt access token as refresh at simplejwt", func(t *testing.T) {
+		sjWrongType.check(t, e.sjRefresh(g.sjAccess, ""))
+		sjWrongType.check(t, e.sjBlacklist(g.sjAccess, ""))
+	})
 
 	// Nothing above did harm: every genuine token still works.
 	t.Run("genuine tokens still work", func(t *testing.T) {

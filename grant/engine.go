@@ -40,6 +40,10 @@ type Config struct {
 	MaxTokenTTL time.Duration
 	// ExtraAlgs are algorithms that need a key besides Alg (for dialects).
 	ExtraAlgs []string
+	// SymmetricKeys are the HMAC keys of the dialects that sign with one
+	// (their Profile.Alg is HS256, HS384 or HS512), at most one each. They
+	// are not in the ring (symmetric.go).
+	SymmetricKeys []*keys.Symmetric
 	// KeyRotationPeriod starts a new signing key when the newest one is
 	// this old (0: no automatic rotation); KeyPrepublish is how long the
 	// new key is published before it signs.
@@ -67,6 +71,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("unsupported signing algorithm %q", a))
 		}
 	}
+	errs = append(errs, validateSymmetric(c.SymmetricKeys)...)
 	if c.AccessTTL <= 0 {
 		errs = append(errs, errors.New("access token lifetime must be positive"))
 	}

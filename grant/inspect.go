@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/tokend/tokend"
-	"github.com/tokend/tokend/keys"
 	"github.com/tokend/tokend/token"
 )
 
@@ -17,13 +16,10 @@ var errInactive = &tokend.Error{Code: tokend.EINVALIDTOKEN, Message: "invalid to
 // and the plain JWT of the dialects.
 var accessTypes = []string{token.TypeAccess, token.TypeJWT}
 
-// verify checks a JWT's signature, issuer, audience and times; it does not
-// look at revocation.
-func (e *Engine) verify(raw string, allowExpired bool) (*token.Claims, error) {
-	c, _, err := e.verifier.Verify(e.Ring(), raw, token.Expectations{
-		Algorithms: keys.Algorithms, Types: accessTypes, AllowExpired: allowExpired,
-	}, e.now())
-	return c, err
+// verify checks an access JWT's signature (with the keys tr allows),
+// issuer, audience and times; it does not look at revocation.
+func (e *Engine) verify(raw string, tr trust, allowExpired bool) (*token.Claims, error) {
+	return e.verifyJWT(&e.verifier, raw, tr, accessTypes, allowExpired)
 }
 
 // CheckAccess verifies an access token that a caller presents as its own
@@ -33,27 +29,33 @@ func (e *Engine) verify(raw string, allowExpired bool) (*token.Claims, error) {
 // A token cannot be guessed (a signature), so a bad one is counted in the
 // metrics only: it never counts against, nor is refused by, the per-IP
 // limit, which would let one broken service lock out every caller behind
-// its address.
+// its address. Only the ring's keys verify here: a token signed with a
+// dialect's symmetric key belongs to that dialect's endpoints
+// (CheckTokenFor) and is refused everywhere else.
 func (e *Engine) CheckAccess(ctx context.Context, raw string) (*token.Claims, error) {
-	c, err := e.checkAccess(ctx, raw)
-	if err != nil && tokend.ErrorCode(err) == tokend.EINVALIDTOKEN && !errors.Is(err, token.ErrExpired) && !errors.Is(err, errInactive) {
+	return e.checkAccessCounted(ctx, raw, trust{})
+}
+
+func (e *Engine) checkAccessCounted(ctx context.Context, raw string, tr trust) (*token.Claims, error) {
+	c, err := e.checkAccess(ctx, raw, tr)
+	if err != nil && tokend.ErrorCode(err) == tokend.EINVALIDTOKEN && !errors.Is(err, token.ErrExpired) && !errors.Is(err, errInactive) && !errors.Is(err, ErrRevoked) {
 		e.countGuard("access_token")
 	}
 	return c, err
 }
 
-func (e *Engine) checkAccess(ctx context.Context, raw string) (*token.Claims, error) {
-	c, err := e.verify(raw, false)
+func (e *Engine) checkAccess(ctx context.Context, raw string, tr trust) (*token.Claims, error) {
+	c, err := e.verify(raw, tr, false)
 	if err != nil {
 		return nil, err
 	}
-	if c.TokenType == "refresh" {
+	if c.TokenType == "refresh" || c.Counter != nil {
 		return nil, errInactive // a dialect's refresh JWT is no access token
 	}
 	// Revocations, clients and users come from memory, kept current by
 	// the change feed (cache.go): no store read on this path.
 	if e.tokenRevoked(c.ID) || (c.SessionID != "" && e.sessionRevoked(c.SessionID)) {
-		return nil, errInactive
+		return nil, errRevokedToken
 	}
 	if owner := owningClient(c); owner != "" {
 		cl, err := e.client(ctx, owner)
@@ -71,8 +73,11 @@ func (e *Engine) checkAccess(ctx context.Context, raw string) (*token.Claims, er
 		}
 		// A token issued before the user's password changed no longer
 		// counts, session or not (users.go).
-		if u == nil || u.Disabled || predates(u, c.IssuedAt) {
+		switch {
+		case u == nil:
 			return nil, errInactive
+		case u.Disabled || predates(u, c.IssuedAt):
+			return nil, errRevokedToken // disabling and a password change end a user's tokens
 		}
 	}
 	return c, nil
@@ -114,7 +119,7 @@ func (e *Engine) tokenUser(ctx context.Context, c *token.Claims) (*tokend.User, 
 	case c.Authorities != nil:
 		u, err = e.store.UserByName(ctx, c.Subject)
 	case c.UserID != "":
-		u, err = e.user(ctx, c.UserID)
+		u, err = e.user(ctx, string(c.UserID))
 	default:
 		u, err = e.user(ctx, c.Subject)
 	}
@@ -133,34 +138,54 @@ func (e *Engine) tokenUser(ctx context.Context, c *token.Claims) (*tokend.User, 
 
 // CheckRefresh verifies a refresh token that a caller presents (a
 // dialect's verify, blacklist or refresh) in any form (opaque, or a
-// dialect's refresh JWT), and that its session is live at its current
-// generation and its user enabled. EINVALIDTOKEN otherwise. Like
-// CheckAccess, it never counts against the per-IP limit (a refresh token is
-// 256 bits of MAC or a signature: not guessable).
+// dialect's refresh JWT signed with a ring key), and that its session is
+// live at its current generation and its user enabled. EINVALIDTOKEN
+// otherwise. Like CheckAccess, it never counts against the per-IP limit (a
+// refresh token is 256 bits of MAC or a signature: not guessable).
 func (e *Engine) CheckRefresh(ctx context.Context, raw string) (*tokend.Session, error) {
-	if _, _, ok := e.parseAnyRefresh(raw, true); !ok {
+	return e.CheckRefreshFor(ctx, nil, raw)
+}
+
+// CheckRefreshFor is CheckRefresh at the endpoints of p's front end (nil:
+// none): a refresh JWT signed with p's symmetric key, if it has one, is
+// verified too, and its claims are read under p's names. The error of a
+// revoked or superseded token carries ErrRevoked; that of a genuine access
+// token, ErrNotRefreshToken.
+func (e *Engine) CheckRefreshFor(ctx context.Context, p *Profile, raw string) (*tokend.Session, error) {
+	tr := e.trustFor(p)
+	if _, _, ok := e.parseAnyRefresh(raw, true, tr); !ok {
 		e.countGuard("refresh_token")
+		if e.accessNotRefresh(raw, tr) {
+			return nil, errWrongKindToken
+		}
 		return nil, errInactive
 	}
-	return e.checkRefresh(ctx, raw)
+	return e.checkRefresh(ctx, raw, tr)
 }
 
 // CheckToken verifies a token a caller presents that may be an access or
-// a refresh token (simplejwt's verify): it returns the access token's
-// claims, or the refresh token's session. Failures are as CheckAccess's
-// and CheckRefresh's.
+// a refresh token: it returns the access token's claims, or the refresh
+// token's session. Failures are as CheckAccess's and CheckRefresh's.
 func (e *Engine) CheckToken(ctx context.Context, raw string) (*token.Claims, *tokend.Session, error) {
-	if _, _, ok := e.parseAnyRefresh(raw, true); ok {
-		s, err := e.CheckRefresh(ctx, raw)
+	return e.CheckTokenFor(ctx, nil, raw)
+}
+
+// CheckTokenFor is CheckToken at the endpoints of p's front end
+// (simplejwt's verify), with p's symmetric key and claim names as
+// CheckRefreshFor has them.
+func (e *Engine) CheckTokenFor(ctx context.Context, p *Profile, raw string) (*token.Claims, *tokend.Session, error) {
+	tr := e.trustFor(p)
+	if _, _, ok := e.parseAnyRefresh(raw, true, tr); ok {
+		s, err := e.checkRefresh(ctx, raw, tr)
 		return nil, s, err
 	}
-	c, err := e.CheckAccess(ctx, raw)
+	c, err := e.checkAccessCounted(ctx, raw, tr)
 	return c, nil, err
 }
 
 // checkRefresh is CheckRefresh without the metric, for introspection.
-func (e *Engine) checkRefresh(ctx context.Context, raw string) (*tokend.Session, error) {
-	sid, counter, ok := e.parseAnyRefresh(raw, true)
+func (e *Engine) checkRefresh(ctx context.Context, raw string, tr trust) (*tokend.Session, error) {
+	sid, counter, ok := e.parseAnyRefresh(raw, true, tr)
 	if !ok {
 		return nil, errInactive
 	}
@@ -171,7 +196,10 @@ func (e *Engine) checkRefresh(ctx context.Context, raw string) (*tokend.Session,
 		}
 		return nil, fmt.Errorf("check refresh token: %w", err)
 	}
-	if !s.Live(e.now()) || counter != s.Counter {
+	switch {
+	case !s.RevokedAt.IsZero() || counter != s.Counter:
+		return nil, errRevokedToken // revoked, or a generation rotated away
+	case !s.Live(e.now()):
 		return nil, errInactive
 	}
 	u, err := e.store.UserByID(ctx, s.UserID)
@@ -182,7 +210,7 @@ func (e *Engine) checkRefresh(ctx context.Context, raw string) (*tokend.Session,
 		return nil, fmt.Errorf("check refresh token: %w", err)
 	}
 	if u.Disabled || sessionPredates(u, s) {
-		return nil, errInactive
+		return nil, errRevokedToken // disabling and a password change end a user's sessions
 	}
 	return s, nil
 }
@@ -201,15 +229,17 @@ type Introspection struct {
 // Introspect tells client about a token (RFC 7662). It returns nil, nil for
 // anything that is not an active token: invalid, expired, revoked, or a
 // refresh token of another client (refresh tokens are shown only to the
-// client that holds them).
+// client that holds them). A token signed with a dialect's symmetric key
+// is verified with the one key its header names (trustOf).
 func (e *Engine) Introspect(ctx context.Context, client *tokend.ClientApp, raw string) (*Introspection, error) {
+	tr := e.trustOf(raw)
 	if LooksLikeRefreshToken(raw) {
-		return e.introspectRefresh(ctx, client, raw)
+		return e.introspectRefresh(ctx, client, raw, tr)
 	}
-	if c, err := e.verifyRefreshJWT(raw); err == nil && c != nil {
-		return e.introspectRefresh(ctx, client, raw)
+	if c, err := e.verifyRefreshJWT(raw, tr); err == nil && c != nil {
+		return e.introspectRefresh(ctx, client, raw, tr)
 	}
-	c, err := e.checkAccess(ctx, raw)
+	c, err := e.checkAccess(ctx, raw, tr)
 	if err != nil {
 		if tokend.ErrorCode(err) == tokend.EINVALIDTOKEN {
 			return nil, nil
@@ -226,8 +256,8 @@ func (e *Engine) Introspect(ctx context.Context, client *tokend.ClientApp, raw s
 	return &Introspection{TokenType: "access_token", Claims: c, ExpiresAt: c.Expiry(), User: u}, nil
 }
 
-func (e *Engine) introspectRefresh(ctx context.Context, client *tokend.ClientApp, raw string) (*Introspection, error) {
-	s, err := e.checkRefresh(ctx, raw)
+func (e *Engine) introspectRefresh(ctx context.Context, client *tokend.ClientApp, raw string, tr trust) (*Introspection, error) {
+	s, err := e.checkRefresh(ctx, raw, tr)
 	if err != nil {
 		if tokend.ErrorCode(err) == tokend.EINVALIDTOKEN {
 			return nil, nil
@@ -259,9 +289,12 @@ func (e *Engine) introspectRefresh(ctx context.Context, client *tokend.ClientApp
 // revoking an access token denies that token until it expires. A token
 // issued to another client is refused with EUNAUTHORIZEDCLIENT; a token
 // issued to no client may be revoked by any authenticated client. Unknown,
-// invalid and expired tokens need nothing and succeed (§2.2).
+// invalid and expired tokens need nothing and succeed (§2.2). Like
+// introspection, it verifies a dialect's symmetric-key token with the one
+// key its header names: revoking only ever takes power away.
 func (e *Engine) Revoke(ctx context.Context, client *tokend.ClientApp, raw string) error {
 	now := e.now()
+	tr := e.trustOf(raw)
 	if LooksLikeRefreshToken(raw) {
 		sid, _, ok := e.parseRefreshToken(raw)
 		if !ok {
@@ -269,11 +302,11 @@ func (e *Engine) Revoke(ctx context.Context, client *tokend.ClientApp, raw strin
 		}
 		return e.RevokeSession(ctx, client, sid)
 	}
-	if c, err := e.verifyRefreshJWT(raw); err == nil {
+	if c, err := e.verifyRefreshJWT(raw, tr); err == nil {
 		// A refresh JWT (its own audience: no access check passes it).
 		return e.RevokeSession(ctx, client, c.SessionID)
 	}
-	c, err := e.verify(raw, true)
+	c, err := e.verify(raw, tr, true)
 	if err != nil || !now.Before(c.Expiry()) {
 		return nil
 	}

@@ -1,9 +1,11 @@
 package grant
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/keys"
 	"github.com/tokend/tokend/token"
 )
 
@@ -15,7 +17,10 @@ const DialectOAuth = "oauth"
 // decides whether a token may be issued; the profile only shapes it.
 type Profile struct {
 	Dialect string
-	// Alg signs access tokens; empty means the engine's default.
+	// Alg signs the profile's tokens; empty means the engine's default.
+	// HS256, HS384 or HS512 sign with the dialect's symmetric key
+	// (Config.SymmetricKeys), which then also verifies the tokens
+	// presented at the dialect's endpoints (symmetric.go).
 	Alg string
 	// Type is the JWS typ header of access tokens (token.TypeAccess by default).
 	Type string
@@ -35,6 +40,10 @@ type Profile struct {
 	// Decorate adds the front end's claims to an access token. u is nil
 	// for a client's own token.
 	Decorate func(c *token.Claims, u *tokend.User, client *tokend.ClientApp)
+	// ClaimNames renames dialect claims on the wire (simplejwt's
+	// USER_ID_CLAIM and TOKEN_TYPE_CLAIM); tokens presented at the front
+	// end's endpoints are read back with the same names.
+	ClaimNames token.ClaimNames
 }
 
 // OAuth is the profile of the standard endpoints (RFC 9068 access tokens).
@@ -118,12 +127,22 @@ func (e *Engine) mint(p *Profile, u *tokend.User, client *tokend.ClientApp, scop
 	return raw, c, ttl, nil
 }
 
+// sign signs c for p: with p's dialect's symmetric key when p's algorithm
+// is an HMAC one, else with the ring's current key of the algorithm.
 func (e *Engine) sign(p *Profile, typ string, c *token.Claims) (string, error) {
-	k, err := e.Ring().Signing(e.alg(p), e.now())
+	alg := e.alg(p)
+	if keys.IsSymmetric(alg) {
+		k := e.symmetric(p.Dialect)
+		if k == nil || k.Alg != alg {
+			return "", fmt.Errorf("sign %s token: no %s key configured for %s", p.Dialect, alg, p.Dialect)
+		}
+		return token.SignNamed(k, typ, c, p.ClaimNames)
+	}
+	k, err := e.Ring().Signing(alg, e.now())
 	if err != nil {
 		return "", err
 	}
-	return token.Sign(k, typ, c)
+	return token.SignNamed(k, typ, c, p.ClaimNames)
 }
 
 // issueRefresh returns the refresh token of generation counter of session

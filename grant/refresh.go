@@ -12,7 +12,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tokend/tokend"
-	"github.com/tokend/tokend/keys"
 	"github.com/tokend/tokend/token"
 )
 
@@ -87,43 +86,48 @@ func (e *Engine) Refresh(ctx context.Context, p *Profile, client *tokend.ClientA
 	if client != nil && !client.Allows(tokend.GrantRefreshToken) {
 		return nil, tokend.Errorf(tokend.EUNAUTHORIZEDCLIENT, "client is not allowed the refresh_token grant")
 	}
-	sid, counter, ok := e.parseAnyRefresh(raw, p.RefreshJWT)
+	tr := e.trustFor(p)
+	sid, counter, ok := e.parseAnyRefresh(raw, p.RefreshJWT, tr)
 	if !ok {
 		e.countGuard("refresh_token")
+		if p.RefreshJWT && e.accessNotRefresh(raw, tr) {
+			return nil, errWrongKindGrant
+		}
 		return nil, errBadRefresh
 	}
 	return e.RefreshSession(ctx, p, client, sid, counter, scope)
 }
 
-// parseAnyRefresh reads an opaque refresh token, or a refresh JWT if
-// allowJWT, and returns its session and generation.
-func (e *Engine) parseAnyRefresh(raw string, allowJWT bool) (sid string, counter int64, ok bool) {
+// parseAnyRefresh reads an opaque refresh token, or a refresh JWT (signed
+// with a key tr allows) if allowJWT, and returns its session and
+// generation.
+func (e *Engine) parseAnyRefresh(raw string, allowJWT bool, tr trust) (sid string, counter int64, ok bool) {
 	if LooksLikeRefreshToken(raw) {
 		return e.parseRefreshToken(raw)
 	}
 	if !allowJWT {
 		return "", 0, false
 	}
-	c, err := e.verifyRefreshJWT(raw)
+	c, err := e.verifyRefreshJWT(raw, tr)
 	if err != nil {
 		return "", 0, false
 	}
 	return c.SessionID, *c.Counter, true
 }
 
-// verifyRefreshJWT checks a refresh JWT's signature, issuer, times and
-// audience, which must be RefreshAudience: an access token (whose
-// audience is the access audience) is no refresh token, and a refresh JWT
-// passes no access check.
-func (e *Engine) verifyRefreshJWT(raw string) (*token.Claims, error) {
+// verifyRefreshJWT checks a refresh JWT's signature (with the keys tr
+// allows), issuer, times and audience, which must be RefreshAudience: an
+// access token (whose audience is the access audience) is no refresh
+// token, and a refresh JWT passes no access check. Its session and
+// counter say what it is; its token_type, read under a dialect's own name
+// only where the dialect is known, must not say otherwise.
+func (e *Engine) verifyRefreshJWT(raw string, tr trust) (*token.Claims, error) {
 	v := token.Verifier{Issuer: e.cfg.Issuer, Audience: RefreshAudience(e.cfg.Issuer)}
-	c, _, err := v.Verify(e.Ring(), raw, token.Expectations{
-		Algorithms: keys.Algorithms, Types: []string{token.TypeJWT},
-	}, e.now())
+	c, err := e.verifyJWT(&v, raw, tr, []string{token.TypeJWT}, false)
 	if err != nil {
 		return nil, err
 	}
-	if c.TokenType != "refresh" || c.SessionID == "" || c.Counter == nil {
+	if (c.TokenType != "" && c.TokenType != "refresh") || c.SessionID == "" || c.Counter == nil {
 		return nil, errInactive
 	}
 	return c, nil
@@ -161,13 +165,19 @@ func (e *Engine) RefreshSession(ctx context.Context, p *Profile, client *tokend.
 	if err != nil && tokend.ErrorCode(err) != tokend.ENOTFOUND {
 		return nil, fmt.Errorf("refresh: %w", err)
 	}
-	if u == nil || u.Disabled || sessionPredates(u, s) {
+	switch {
+	case u == nil:
 		return nil, errBadRefresh
+	case !s.RevokedAt.IsZero() || u.Disabled || sessionPredates(u, s):
+		return nil, errRevokedRefresh
 	}
 	next := counter
 	for attempt := 0; ; attempt++ {
 		now := e.now()
-		if !s.Live(now) {
+		switch {
+		case !s.RevokedAt.IsZero():
+			return nil, errRevokedRefresh // revoked by a concurrent request
+		case !s.Live(now):
 			return nil, errBadRefresh
 		}
 		switch {
@@ -201,7 +211,7 @@ func (e *Engine) RefreshSession(ctx context.Context, p *Profile, client *tokend.
 				e.metrics.Failures.WithLabelValues(p.Dialect, "refresh_reuse").Inc()
 			}
 			e.audit(ctx, "refresh.reuse_detected", s.UserID, s.ClientID, "denied", "session="+s.ID)
-			return nil, errBadRefresh
+			return nil, errRevokedRefresh
 		}
 		break
 	}

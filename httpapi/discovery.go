@@ -30,6 +30,22 @@ func (s *Server) discoveryDocument() []byte {
 		"id_token_signing_alg_values_supported":         keys.Algorithms,
 		"subject_types_supported":                       []string{"public"},
 	}
+	// A dialect that signs with a symmetric key says so (RFC 8414 §2 lets
+	// a server add metadata): its tokens verify with a shared secret that
+	// jwks_uri never holds, and tokend accepts them back only at that
+	// dialect's own endpoints and at introspection (and revocation).
+	if ks := s.Engine.Config().SymmetricKeys; len(ks) > 0 {
+		signing := map[string]any{}
+		for _, k := range ks {
+			signing[k.Owner] = map[string]any{
+				"alg":               k.Alg,
+				"key":               "symmetric: shared with the dialect's verifiers, never published",
+				"published_in_jwks": false,
+				"accepted_at":       []string{k.Owner + " endpoints", "introspection_endpoint", "revocation_endpoint"},
+			}
+		}
+		doc["tokend_symmetric_signing"] = signing
+	}
 	b, err := json.Marshal(doc)
 	if err != nil {
 		panic(fmt.Sprintf("marshal discovery: %v", err))

@@ -5,10 +5,12 @@ package token
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -43,12 +45,12 @@ type Claims struct {
 	Roles    []string `json:"roles,omitempty"` // RFC 9068 §2.2.3.1
 
 	// Dialect claims (shared/spec/dialects.md).
-	Authorities []string `json:"authorities,omitzero"`    // atoti: present (maybe []) in every Atoti token
-	TokenType   string   `json:"token_type,omitempty"`    // simplejwt, taiki: "access" or "refresh"
-	UserID      string   `json:"user_id,omitempty"`       // simplejwt
-	ClientAppID string   `json:"client_app_id,omitempty"` // taiki
-	TaikiUserID string   `json:"taiki_user_id,omitempty"` // taiki
-	Mode        string   `json:"mode,omitempty"`          // taiki
+	Authorities []string  `json:"authorities,omitzero"`    // atoti: present (maybe []) in every Atoti token
+	TokenType   string    `json:"token_type,omitempty"`    // simplejwt, taiki: "access" or "refresh"
+	UserID      NumericID `json:"user_id,omitempty"`       // simplejwt: a number for an integer id
+	ClientAppID string    `json:"client_app_id,omitempty"` // taiki
+	TaikiUserID string    `json:"taiki_user_id,omitempty"` // taiki
+	Mode        string    `json:"mode,omitempty"`          // taiki
 	// Counter is the refresh generation carried by a JWT refresh token.
 	Counter *int64 `json:"ctr,omitempty"`
 
@@ -115,13 +117,23 @@ func NewID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// Key is a key that signs tokens: one of the ring (*keys.Key) or a
+// dialect's symmetric key (*keys.Symmetric).
+type Key interface {
+	Signer(typ string) (jose.Signer, error)
+}
+
 // Sign signs c with k, setting the typ header to typ.
-func Sign(k *keys.Key, typ string, c *Claims) (string, error) {
+func Sign(k Key, typ string, c *Claims) (string, error) { return SignNamed(k, typ, c, nil) }
+
+// SignNamed is Sign with the dialect claims that names renames written
+// under their new names.
+func SignNamed(k Key, typ string, c *Claims, names ClaimNames) (string, error) {
 	s, err := k.Signer(typ)
 	if err != nil {
 		return "", err
 	}
-	payload, err := json.Marshal(c)
+	payload, err := c.marshal(names)
 	if err != nil {
 		return "", fmt.Errorf("sign token: %w", err)
 	}
@@ -157,6 +169,9 @@ type Expectations struct {
 	Types []string
 	// AllowExpired accepts a token past its exp (to revoke it, say).
 	AllowExpired bool
+	// Names are the dialect claims' names on the wire, when a dialect
+	// renamed them (nil: tokend's own names).
+	Names ClaimNames
 }
 
 var errInvalid = &tokend.Error{Code: tokend.EINVALIDTOKEN, Message: "invalid token"}
@@ -170,32 +185,22 @@ var ErrExpired = &tokend.Error{Code: tokend.EINVALIDTOKEN, Message: "token expir
 // Verify parses raw as a compact JWS, checks its algorithm, typ, kid,
 // signature, issuer, audience and times at now, and returns its claims.
 // Every failure is an EINVALIDTOKEN *tokend.Error. Headers such as jku, x5u
-// and jwk are ignored: keys come only from the ring.
+// and jwk are ignored: keys come only from the ring. Only the ring's
+// asymmetric algorithms (keys.Algorithms) may be allowed here: an HMAC
+// algorithm in exp.Algorithms is a programming error, refused before the
+// token is read, so no symmetric verification can ever run on a ring key
+// (algorithm confusion).
 func (v *Verifier) Verify(ring *keys.Ring, raw string, exp Expectations, now time.Time) (*Claims, *keys.Key, error) {
-	if len(exp.Algorithms) == 0 {
-		return nil, nil, fmt.Errorf("verify token: no allowed algorithms given")
-	}
-	if len(raw) == 0 || len(raw) > MaxLen {
-		return nil, nil, errInvalid
-	}
-	algs := make([]jose.SignatureAlgorithm, len(exp.Algorithms))
-	for i, a := range exp.Algorithms {
-		algs[i] = jose.SignatureAlgorithm(a)
-	}
-	jws, err := jose.ParseSignedCompact(raw, algs)
-	if err != nil || len(jws.Signatures) != 1 {
-		return nil, nil, errInvalid
-	}
-	h := jws.Signatures[0].Header
-	if len(exp.Types) > 0 {
-		typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
-		if !slices.Contains(exp.Types, typ) {
-			return nil, nil, invalid("wrong token type")
+	for _, a := range exp.Algorithms {
+		if !keys.ValidAlg(a) {
+			return nil, nil, fmt.Errorf("verify token: %q is not an algorithm of the key ring", a)
 		}
 	}
-	if _, ok := h.ExtraHeaders["crit"]; ok {
-		return nil, nil, errInvalid
+	jws, err := parse(raw, exp)
+	if err != nil {
+		return nil, nil, err
 	}
+	h := jws.Signatures[0].Header
 	k := ring.Verifying(h.KeyID, now)
 	if k == nil || string(k.Alg) != h.Algorithm {
 		return nil, nil, errInvalid
@@ -204,24 +209,111 @@ func (v *Verifier) Verify(ring *keys.Ring, raw string, exp Expectations, now tim
 	if err != nil {
 		return nil, nil, errInvalid
 	}
+	c, err := v.claims(payload, exp, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, k, nil
+}
+
+// VerifySymmetric is Verify for a token signed with a dialect's symmetric
+// key k, and only with it: exp.Algorithms must list HMAC algorithms only,
+// k's among them, and the token's header must name k's algorithm and kid.
+// The caller decides that k may be tried at all (the token reached k's
+// dialect, or introspection); no ring key is ever tried here.
+func (v *Verifier) VerifySymmetric(k *keys.Symmetric, raw string, exp Expectations, now time.Time) (*Claims, error) {
+	for _, a := range exp.Algorithms {
+		if !keys.IsSymmetric(a) {
+			return nil, fmt.Errorf("verify token: %q is not a symmetric algorithm", a)
+		}
+	}
+	if k == nil || !slices.Contains(exp.Algorithms, k.Alg) {
+		return nil, fmt.Errorf("verify token: the key's algorithm is not among those allowed")
+	}
+	jws, err := parse(raw, exp)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := k.Verify(jws)
+	if err != nil {
+		return nil, errInvalid
+	}
+	return v.claims(payload, exp, now)
+}
+
+// parse reads raw as a compact JWS with one signature whose algorithm is
+// in exp.Algorithms and whose typ is in exp.Types; it refuses crit headers.
+func parse(raw string, exp Expectations) (*jose.JSONWebSignature, error) {
+	if len(exp.Algorithms) == 0 {
+		return nil, fmt.Errorf("verify token: no allowed algorithms given")
+	}
+	if len(raw) == 0 || len(raw) > MaxLen {
+		return nil, errInvalid
+	}
+	algs := make([]jose.SignatureAlgorithm, len(exp.Algorithms))
+	for i, a := range exp.Algorithms {
+		algs[i] = jose.SignatureAlgorithm(a)
+	}
+	jws, err := jose.ParseSignedCompact(raw, algs)
+	if err != nil || len(jws.Signatures) != 1 {
+		return nil, errInvalid
+	}
+	h := jws.Signatures[0].Header
+	if len(exp.Types) > 0 {
+		typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
+		if !slices.Contains(exp.Types, typ) {
+			return nil, invalid("wrong token type")
+		}
+	}
+	if _, ok := h.ExtraHeaders["crit"]; ok {
+		return nil, errInvalid
+	}
+	return jws, nil
+}
+
+// claims reads a verified payload (under exp.Names) and checks its
+// issuer, audience and times at now.
+func (v *Verifier) claims(payload []byte, exp Expectations, now time.Time) (*Claims, error) {
 	var c Claims
-	if err := json.Unmarshal(payload, &c); err != nil {
-		return nil, nil, errInvalid
+	if err := c.unmarshal(payload, exp.Names); err != nil {
+		return nil, errInvalid
 	}
 	if c.Issuer != v.Issuer || c.ID == "" {
-		return nil, nil, errInvalid
+		return nil, errInvalid
 	}
 	if v.Audience != "" && !c.Audience.Contains(v.Audience) {
-		return nil, nil, invalid("token is not for this audience")
+		return nil, invalid("token is not for this audience")
 	}
 	if !exp.AllowExpired && now.Unix() >= c.ExpiresAt {
-		return nil, nil, ErrExpired
+		return nil, ErrExpired
 	}
 	if c.NotBefore != 0 && now.Add(Leeway).Unix() < c.NotBefore {
-		return nil, nil, invalid("token not yet valid")
+		return nil, invalid("token not yet valid")
 	}
 	if now.Add(Leeway).Unix() < c.IssuedAt {
-		return nil, nil, invalid("token issued in the future")
+		return nil, invalid("token issued in the future")
 	}
-	return &c, k, nil
+	return &c, nil
+}
+
+// HeaderAlg returns the alg and kid a compact JWS's header claims, without
+// verifying anything: only for choosing which key to try, never to trust
+// the token. ok is false when the header cannot be read.
+func HeaderAlg(raw string) (alg, kid string, ok bool) {
+	head, _, found := strings.Cut(raw, ".")
+	if !found || len(head) > 1024 {
+		return "", "", false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return "", "", false
+	}
+	var h struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+	}
+	if json.Unmarshal(b, &h) != nil {
+		return "", "", false
+	}
+	return h.Alg, h.Kid, true
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"slices"
@@ -31,7 +32,9 @@ import (
 //   - a response the document gives no content must have an empty body;
 //   - a path the document does not list must answer 404, and a method it
 //     does not list for a path must answer 405 (with an Allow header naming
-//     exactly the document's methods) or 404 (a dialect switched off);
+//     exactly the document's methods), 404 (a dialect switched off), or
+//     406 where the path's operations document one (content negotiation
+//     before the method, as Django REST framework does);
 //   - a request that got a 2xx answer must itself match the document (the
 //     server accepted it, so the document must accept it too); requests
 //     that were refused are not checked, as tests send bad input on purpose;
@@ -250,7 +253,9 @@ func (c *Contract) notFound(status int, header http.Header, body []byte, why str
 }
 
 // otherMethod checks the answer to a method the document does not list
-// for a path: 405 with Allow naming the document's methods, or 404.
+// for a path: 405 with Allow naming the document's methods (HEAD aside,
+// and OPTIONS unless the document lists it), 404, or the 406 that the
+// path's operations document.
 func (c *Contract) otherMethod(r *docRoute, status int, header http.Header, body []byte) error {
 	var want []string
 	for m := range r.item.Operations() {
@@ -261,20 +266,53 @@ func (c *Contract) otherMethod(r *docRoute, status int, header http.Header, body
 	case http.StatusNotFound:
 		return c.notFound(status, header, body, "")
 	case http.StatusMethodNotAllowed:
+	case http.StatusNotAcceptable:
+		if err := c.notAcceptable(r, header, body); err != nil {
+			return fmt.Errorf("%s serves only %v, yet the server answered 406: %w", r.path, want, err)
+		}
+		return nil
 	default:
 		return fmt.Errorf("%s serves only %v, yet the server answered %d (want 405 or 404)", r.path, want, status)
 	}
 	var got []string
 	for _, m := range strings.Split(header.Get("Allow"), ",") {
-		if m = strings.ToUpper(strings.TrimSpace(m)); m != "" && m != http.MethodHead && m != http.MethodOptions && !slices.Contains(got, m) {
-			got = append(got, m)
+		m = strings.ToUpper(strings.TrimSpace(m))
+		if m == "" || m == http.MethodHead || (m == http.MethodOptions && !slices.Contains(want, m)) || slices.Contains(got, m) {
+			continue
 		}
+		got = append(got, m)
 	}
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
 		return fmt.Errorf("405 on %s: Allow %q, the document has %v", r.path, header.Get("Allow"), want)
 	}
 	return nil
+}
+
+// notAcceptable checks a 406 to a method r does not list: an operation of
+// r must document 406, and the body must match that answer's JSON schema.
+func (c *Contract) notAcceptable(r *docRoute, header http.Header, body []byte) error {
+	ops := r.item.Operations()
+	for _, m := range slices.Sorted(maps.Keys(ops)) {
+		resp := ops[m].Responses.Status(http.StatusNotAcceptable)
+		if resp == nil || resp.Value == nil {
+			continue
+		}
+		mt, _, _ := mime.ParseMediaType(header.Get("Content-Type"))
+		media := resp.Value.Content.Get(mt)
+		if media == nil || media.Schema == nil || media.Schema.Value == nil {
+			return fmt.Errorf("Content-Type %q is not documented for the 406 of %s %s", header.Get("Content-Type"), m, r.path)
+		}
+		v, err := decodeJSON(body)
+		if err != nil {
+			return fmt.Errorf("body is not JSON: %w", err)
+		}
+		if err := c.validateJSON(media.Schema.Value, v); err != nil {
+			return fmt.Errorf("body does not match the 406 of %s %s: %w", m, r.path, err)
+		}
+		return nil
+	}
+	return errors.New("no operation of the path documents 406 (want 405 or 404)")
 }
 
 // checkSchema validates a JSON body against a schema of the components.
@@ -287,10 +325,22 @@ func (c *Contract) checkSchema(name string, body []byte) error {
 	if err != nil {
 		return fmt.Errorf("body is not JSON: %w", err)
 	}
-	if err := c.doc.ValidateSchemaJSON(ref.Value, v, openapi3.VisitAsResponse(), openapi3.MultiErrors()); err != nil {
+	if err := c.validateJSON(ref.Value, v); err != nil {
 		return fmt.Errorf("body does not match %s: %w", name, err)
 	}
 	return nil
+}
+
+// validateJSON validates a decoded response body against a schema, with
+// the document's JSON Schema dialect (2020-12 for OpenAPI 3.1, as
+// openapi3filter uses: without it, const and other 3.1 keywords are not
+// checked).
+func (c *Contract) validateJSON(schema *openapi3.Schema, v any) error {
+	opts := []openapi3.SchemaValidationOption{openapi3.VisitAsResponse(), openapi3.MultiErrors()}
+	if c.doc.IsOpenAPI31OrLater() {
+		opts = append(opts, openapi3.EnableJSONSchema2020())
+	}
+	return c.doc.ValidateSchemaJSON(schema, v, opts...)
 }
 
 func decodeJSON(b []byte) (any, error) {
@@ -339,7 +389,10 @@ func (c *Contract) fail(x *Exchange, err error) error {
 // ("METHOD /path") that no pattern serves. A pattern without a method is a
 // path's answer to its other methods: its path must be in the document, or
 // it must be a subtree ("/admin/v1/") that holds paths of the document.
-// "/" is the server's answer to unknown paths. Parameter names do not
+// "/" is the server's answer to unknown paths. A pattern without a method
+// also serves the OPTIONS operation the document may list for its path
+// (net/http routes OPTIONS there when no pattern names it; the simplejwt
+// dialect answers it so). Parameter names do not
 // matter ("{id}" matches "{user_id}"), and "{$}" only pins a trailing slash.
 func (c *Contract) Coverage(patterns []string) (undocumented, unserved []string) {
 	doc := map[string]bool{} // "METHOD path" and "path", normalized
@@ -360,6 +413,9 @@ func (c *Contract) Coverage(patterns []string) (undocumented, unserved []string)
 		switch {
 		case method == "" && p == "/":
 		case method == "" && doc[p]:
+			if doc[http.MethodOptions+" "+p] {
+				served[http.MethodOptions+" "+p] = true
+			}
 		case method == "" && strings.HasSuffix(p, "/") && c.holds(p):
 		case method != "" && doc[method+" "+p]:
 			served[method+" "+p] = true

@@ -55,6 +55,25 @@ const (
 		`"ip":"127.0.0.1","outcome":"success","detail":"","count":1,"actor":"cli"}],"next_cursor":"abc"}`
 )
 
+// Answers of the simplejwt dialect and the discovery document.
+const (
+	sjVerifyMeta = `{"name":"Token Verify","description":"d","renders":["application/json"],` +
+		`"parses":["application/json","application/x-www-form-urlencoded","multipart/form-data"],` +
+		`"actions":{"POST":{"token":{"type":"string","required":true,"read_only":false,"label":"Token"}}}}`
+	sjNotAcceptable = `{"detail":"Could not satisfy the request Accept header."}`
+	sjBadToken      = `{"detail":"Token is blacklisted","code":"token_not_valid"}`
+	sjMultipart     = "--b\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nalice\r\n" +
+		"--b\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\npw\r\n" +
+		"--b\r\nContent-Disposition: form-data; name=\"csrfmiddlewaretoken\"\r\n\r\nx\r\n--b--\r\n"
+	discovery = `{"issuer":"http://t","token_endpoint":"http://t/oauth2/token","jwks_uri":"http://t/.well-known/jwks.json",` +
+		`"revocation_endpoint":"http://t/oauth2/revoke","introspection_endpoint":"http://t/oauth2/introspect","userinfo_endpoint":"http://t/userinfo",` +
+		`"grant_types_supported":["password"],"response_types_supported":[],"token_endpoint_auth_methods_supported":["none"],` +
+		`"revocation_endpoint_auth_methods_supported":["none"],"introspection_endpoint_auth_methods_supported":["client_secret_basic"],` +
+		`"id_token_signing_alg_values_supported":["ES256"],"subject_types_supported":["public"]}`
+	symmetric = `{"simplejwt":{"alg":"HS256","key":"symmetric: shared with the dialect's verifiers, never published","published_in_jwks":false,` +
+		`"accepted_at":["simplejwt endpoints","introspection_endpoint","revocation_endpoint"]}}`
+)
+
 var (
 	withETag  = map[string]string{"Content-Type": jsonCT, "ETag": `"v1"`}
 	problemCT = map[string]string{"Content-Type": "application/problem+json"}
@@ -92,6 +111,7 @@ func TestContractChecksExchanges(t *testing.T) {
 		{"unknown path served", "GET", "/nowhere", "", "", nil, fake{200, js, `{}`, false}, "the document has no path /nowhere"},
 		{"unknown path 404", "GET", "/nowhere", "", "", nil, fake{404, js, notFoundRaw, false}, ""},
 		{"unknown path 404 off schema", "GET", "/nowhere", "", "", nil, fake{404, js, `{"message":"nope"}`, false}, "does not match NotFound"},
+		{"unknown path 404 with another error", "GET", "/nowhere", "", "", nil, fake{404, js, `{"error":"gone","error_description":"no such endpoint"}`, false}, "does not match NotFound"},
 		{"other method, right Allow", "DELETE", "/oauth2/token", "", "", nil, fake{405, map[string]string{"Content-Type": jsonCT, "Allow": "POST"}, `{}`, false}, ""},
 		{"other method, wrong Allow", "DELETE", "/userinfo", "", "", nil, fake{405, map[string]string{"Content-Type": jsonCT, "Allow": "GET"}, `{}`, false}, "the document has [GET POST]"},
 		{"other method served", "PUT", "/healthz", "", "", nil, fake{200, js, `{"status":"ok"}`, false}, "want 405 or 404"},
@@ -102,6 +122,32 @@ func TestContractChecksExchanges(t *testing.T) {
 			fake{400, map[string]string{"Content-Type": jsonCT, "Cache-Control": "no-store"}, `{"error":"invalid_request"}`, false}, "doesn't match schema"},
 		{"gzip metrics", "GET", "/metrics", "", "", map[string]string{"Accept-Encoding": "gzip"}, fake{200, map[string]string{"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}, "up 1\n", true}, ""},
 		{"net/http's own 431", "GET", "/healthz", "", "", nil, fake{431, map[string]string{"Content-Type": "text/plain; charset=utf-8"}, "431 Request Header Fields Too Large", false}, ""},
+
+		// The simplejwt dialect, which answers as Django REST framework does.
+		{"simplejwt metadata", "OPTIONS", "/api/v1/token/verify/", "", "", nil, fake{200, js, sjVerifyMeta, false}, ""},
+		{"simplejwt metadata of another view", "OPTIONS", "/api/v1/token/refresh", "", "", nil, fake{200, js, sjVerifyMeta, false}, "doesn't match schema"},
+		{"simplejwt metadata with a field off the view", "OPTIONS", "/api/v1/token/verify", "", "", nil,
+			fake{200, js, strings.Replace(sjVerifyMeta, `"POST":{`, `"POST":{"access":{"type":"string","required":false,"read_only":true,"label":"Access"},`, 1), false}, "doesn't match schema"},
+		{"simplejwt 405 naming OPTIONS", "DELETE", "/api/v1/token/", "", "", nil, fake{405, map[string]string{"Content-Type": jsonCT, "Allow": "POST, OPTIONS"}, `{"detail":"Method \"DELETE\" not allowed."}`, false}, ""},
+		{"simplejwt 405 without OPTIONS", "DELETE", "/api/v1/token/", "", "", nil, fake{405, map[string]string{"Content-Type": jsonCT, "Allow": "POST"}, `{"detail":"Method \"DELETE\" not allowed."}`, false}, "the document has [OPTIONS POST]"},
+		{"simplejwt 406 to another method", "GET", "/api/v1/token", "", "", map[string]string{"Accept": "text/plain"}, fake{406, js, sjNotAcceptable, false}, ""},
+		{"simplejwt 406 off schema", "GET", "/api/v1/token", "", "", nil, fake{406, js, `{"detail":"no"}`, false}, "does not match the 406"},
+		{"406 where no operation has one", "GET", "/oauth2/token", "", "", nil, fake{406, js, sjNotAcceptable, false}, "no operation of the path documents 406"},
+		{"simplejwt bad token", "POST", "/api/v1/token/refresh/", jsonCT, `{"refresh":"x"}`, nil,
+			fake{401, map[string]string{"Content-Type": jsonCT, "Cache-Control": "no-store", "WWW-Authenticate": `Bearer realm="api"`}, sjBadToken, false}, ""},
+		{"simplejwt bad token without challenge", "POST", "/api/v1/token/refresh/", jsonCT, `{"refresh":"x"}`, nil, fake{401, noStore, sjBadToken, false}, `"WWW-Authenticate" missing`},
+		{"simplejwt bad token with another detail", "POST", "/api/v1/token/verify", jsonCT, `{"token":"x"}`, nil,
+			fake{401, map[string]string{"Content-Type": jsonCT, "Cache-Control": "no-store", "WWW-Authenticate": `Bearer realm="api"`}, `{"detail":"Given token not valid for any token type","code":"token_not_valid"}`, false}, "doesn't match schema"},
+		{"simplejwt non-object body", "POST", "/api/v1/token/", jsonCT, `[]`, nil,
+			fake{400, noStore, `{"non_field_errors":["Invalid data. Expected a dictionary, but got list."]}`, false}, ""},
+		{"simplejwt multipart login", "POST", "/api/v1/token/", "multipart/form-data; boundary=b", sjMultipart, nil, fake{200, noStore, `{"refresh":"r","access":"a"}`, false}, ""},
+		{"simplejwt number as username", "POST", "/api/v1/token", jsonCT, `{"username":42,"password":"pw"}`, nil, fake{200, noStore, `{"refresh":"r","access":"a"}`, false}, ""},
+		{"simplejwt list as username accepted", "POST", "/api/v1/token", jsonCT, `{"username":[],"password":"pw"}`, nil, fake{200, noStore, `{"refresh":"r","access":"a"}`, false}, "request accepted with 200"},
+		{"discovery with a symmetric key", "GET", "/.well-known/openid-configuration", "", "", nil,
+			fake{200, map[string]string{"Content-Type": jsonCT, "Cache-Control": "public, max-age=3600"}, strings.Replace(discovery, `}`, `,"tokend_symmetric_signing":`+symmetric+`}`, 1), false}, ""},
+		{"discovery publishing a symmetric key", "GET", "/.well-known/openid-configuration", "", "", nil,
+			fake{200, map[string]string{"Content-Type": jsonCT, "Cache-Control": "public, max-age=3600"},
+				strings.Replace(discovery, `}`, `,"tokend_symmetric_signing":`+strings.Replace(symmetric, `"published_in_jwks":false`, `"published_in_jwks":true`, 1)+`}`, 1), false}, "doesn't match schema"},
 
 		// The admin API, with the examples of its contract (ADMIN-API.md).
 		{"admin user", "GET", "/admin/v1/users/0193", "", "", nil, fake{200, withETag, userJSON, false}, ""},
@@ -227,17 +273,21 @@ func TestCoverage(t *testing.T) {
 		"GET /userinfo", "POST /userinfo", "/userinfo", "GET /healthz", "GET /readyz", "GET /metrics", "GET /openapi.json", "/healthz", "/",
 		"GET /activeviam/jwt/rest/v3/token", "/activeviam/jwt/rest/v3/token", "GET /activeviam/jwt/rest/v3/token/{$}", "/activeviam/jwt/rest/v3/token/{$}",
 		"GET /admin/v1/users/{user}", "/admin/v1/",
+		"POST /api/v1/token", "/api/v1/token", "POST /api/v1/token/{$}", "/api/v1/token/{$}", "POST /api/v1/token/verify",
 	}
 	undocumented, unserved := c.Coverage(base)
 	if len(undocumented) != 0 {
 		t.Fatalf("documented routes reported as undocumented: %v", undocumented)
 	}
-	for _, op := range []string{"POST /oauth2/token", "GET /openapi.json", "GET /activeviam/jwt/rest/v3/token/", "GET /admin/v1/users/{id}"} {
+	// OPTIONS is served by a path's pattern without a method (simplejwt's
+	// metadata), and only there.
+	for _, op := range []string{"POST /oauth2/token", "GET /openapi.json", "GET /activeviam/jwt/rest/v3/token/", "GET /admin/v1/users/{id}",
+		"OPTIONS /api/v1/token", "OPTIONS /api/v1/token/", "POST /api/v1/token/verify"} {
 		if slices.Contains(unserved, op) {
 			t.Errorf("%s is served, yet reported unserved", op)
 		}
 	}
-	for _, op := range []string{"POST /api/token", "POST /api/token/", "GET /admin/v1/users", "DELETE /admin/v1/users/{id}"} {
+	for _, op := range []string{"POST /api/token", "POST /api/token/", "GET /admin/v1/users", "DELETE /admin/v1/users/{id}", "OPTIONS /api/v1/token/verify"} {
 		if !slices.Contains(unserved, op) {
 			t.Errorf("%s is not served, yet not reported: %v", op, unserved)
 		}

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -26,6 +28,11 @@ type dialectConfig struct {
 	simplejwt simplejwt.Config
 	ocm       ocm.Config
 	taiki     taiki.Config
+
+	// The files of the symmetric keys (the keys themselves may come from
+	// the environment instead), and the keys validate loaded.
+	simplejwtKeyFile, taikiKeyFile string
+	symmetric                      []*keys.Symmetric
 }
 
 func (d *dialectConfig) flags(fs *flag.FlagSet) {
@@ -33,14 +40,21 @@ func (d *dialectConfig) flags(fs *flag.FlagSet) {
 	d.atoti, d.simplejwt, d.ocm, d.taiki = atoti.DefaultConfig, simplejwt.DefaultConfig, ocm.DefaultConfig, taiki.DefaultConfig
 	fs.StringVar(&d.atoti.Alg, "atoti-alg", d.atoti.Alg, "atoti: signing algorithm")
 	fs.DurationVar(&d.atoti.TTL, "atoti-ttl", d.atoti.TTL, "atoti: token lifetime")
-	fs.StringVar(&d.simplejwt.Alg, "simplejwt-alg", "", "simplejwt: signing algorithm (default: --alg)")
+	fs.StringVar(&d.simplejwt.Alg, "simplejwt-alg", "", "simplejwt: signing algorithm (default: --alg); HS256, HS384 or HS512 sign with the key of --simplejwt-signing-key-file")
+	fs.StringVar(&d.simplejwtKeyFile, "simplejwt-signing-key-file", "", "simplejwt: file holding the HMAC key of an HS algorithm, e.g. the Django services' SIGNING_KEY (or set TOKEND_SIMPLEJWT_SIGNING_KEY)")
+	fs.IntVar(&d.simplejwt.ObtainStatus, "simplejwt-obtain-status", d.simplejwt.ObtainStatus, "simplejwt: status of a refused login at obtain: 400 (AISquare) or 401 (stock simplejwt)")
+	fs.StringVar(&d.simplejwt.UserIDClaim, "simplejwt-user-id-claim", "", "simplejwt: name of the user_id claim (USER_ID_CLAIM)")
+	fs.StringVar(&d.simplejwt.TokenTypeClaim, "simplejwt-token-type-claim", "", "simplejwt: name of the token_type claim (TOKEN_TYPE_CLAIM)")
 	fs.DurationVar(&d.simplejwt.AccessTTL, "simplejwt-access-ttl", d.simplejwt.AccessTTL, "simplejwt: access token lifetime")
 	fs.DurationVar(&d.simplejwt.RefreshTTL, "simplejwt-refresh-ttl", d.simplejwt.RefreshTTL, "simplejwt: refresh token lifetime")
 	fs.BoolVar(&d.simplejwt.Rotate, "simplejwt-rotate", d.simplejwt.Rotate, "simplejwt: rotate refresh tokens (ROTATE_REFRESH_TOKENS)")
 	fs.StringVar(&d.ocm.Alg, "ocm-alg", "", "ocm: signing algorithm (default: --alg)")
 	fs.DurationVar(&d.ocm.AccessTTL, "ocm-access-ttl", d.ocm.AccessTTL, "ocm: access token lifetime")
 	fs.DurationVar(&d.ocm.RefreshTTL, "ocm-refresh-ttl", d.ocm.RefreshTTL, "ocm: refresh token (session) lifetime")
-	fs.StringVar(&d.taiki.Alg, "taiki-alg", "", "taiki: signing algorithm (default: --alg)")
+	fs.StringVar(&d.taiki.Alg, "taiki-alg", "", "taiki: signing algorithm (default: --alg); HS256, HS384 or HS512 sign with the key of --taiki-signing-key-file")
+	fs.StringVar(&d.taikiKeyFile, "taiki-signing-key-file", "", "taiki: file holding the HMAC key of an HS algorithm (or set TOKEND_TAIKI_SIGNING_KEY)")
+	fs.StringVar(&d.taiki.UserIDClaim, "taiki-user-id-claim", "", "taiki: name of the taiki_user_id claim")
+	fs.StringVar(&d.taiki.TokenTypeClaim, "taiki-token-type-claim", "", "taiki: name of the token_type claim")
 	fs.DurationVar(&d.taiki.TTL, "taiki-ttl", d.taiki.TTL, "taiki: token lifetime")
 	fs.StringVar(&d.taiki.SandboxPrefix, "taiki-sandbox-prefix", "", "taiki: serve sandbox apps at PREFIX/api/token")
 	fs.StringVar(&d.taiki.SandboxHost, "taiki-sandbox-host", "", "taiki: requests to this host are sandbox requests")
@@ -71,12 +85,23 @@ func (d *dialectConfig) validate() error {
 		}
 	}
 	for _, a := range []struct{ flag, alg string }{
-		{"--atoti-alg", d.atoti.Alg}, {"--simplejwt-alg", d.simplejwt.Alg}, {"--ocm-alg", d.ocm.Alg}, {"--taiki-alg", d.taiki.Alg},
+		{"--atoti-alg", d.atoti.Alg}, {"--ocm-alg", d.ocm.Alg},
 	} {
 		if a.alg != "" && !keys.ValidAlg(a.alg) {
 			errs = append(errs, fmt.Errorf("%s %q: want ES256, EdDSA, RS256 or RS512", a.flag, a.alg))
 		}
 	}
+	for _, a := range []struct{ flag, alg string }{
+		{"--simplejwt-alg", d.simplejwt.Alg}, {"--taiki-alg", d.taiki.Alg},
+	} {
+		if a.alg != "" && !keys.ValidAlg(a.alg) && !keys.IsSymmetric(a.alg) {
+			errs = append(errs, fmt.Errorf("%s %q: want ES256, EdDSA, RS256, RS512, or HS256, HS384, HS512 with a signing key", a.flag, a.alg))
+		}
+	}
+	if err := d.simplejwt.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, d.loadSymmetric(os.Getenv)...)
 	for _, l := range []struct {
 		flag string
 		ttl  time.Duration
@@ -108,12 +133,44 @@ func (d *dialectConfig) validate() error {
 	return errors.Join(errs...)
 }
 
-// algs lists the algorithms the enabled dialects sign with, besides the
-// default, so that the engine has a key for each.
+// loadSymmetric loads the symmetric key of each enabled dialect that signs
+// with an HS algorithm, from its environment variable or its file, into
+// d.symmetric. A key given to a dialect that does not sign with one is a
+// mistake, and refused. Errors never show a key.
+func (d *dialectConfig) loadSymmetric(getenv func(string) string) []error {
+	var errs []error
+	d.symmetric = nil
+	for _, s := range []struct{ name, alg, file string }{
+		{dialect.SimpleJWT, d.simplejwt.Alg, d.simplejwtKeyFile},
+		{dialect.Taiki, d.taiki.Alg, d.taikiKeyFile},
+	} {
+		env := "TOKEND_" + strings.ToUpper(s.name) + "_SIGNING_KEY"
+		given := getenv(env) != "" || s.file != ""
+		switch {
+		case !d.on(s.name):
+		case !keys.IsSymmetric(s.alg):
+			if given {
+				errs = append(errs, fmt.Errorf("--%s-signing-key-file or %s is for --%s-alg HS256, HS384 or HS512 only; %s signs with %s", s.name, env, s.name, s.name, cmp.Or(s.alg, "--alg")))
+			}
+		default:
+			k, err := keys.LoadSymmetric(s.name, s.alg, getenv(env), s.file)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("--%s-alg %s: %w (--%s-signing-key-file or %s)", s.name, s.alg, err, s.name, env))
+				continue
+			}
+			d.symmetric = append(d.symmetric, k)
+		}
+	}
+	return errs
+}
+
+// algs lists the algorithms the enabled dialects sign with from the key
+// ring, besides the default, so that the engine has a key for each (the
+// HS algorithms sign with the dialect's own key, never the ring's).
 func (d *dialectConfig) algs() []string {
 	var out []string
 	for name, alg := range map[string]string{dialect.Atoti: d.atoti.Alg, dialect.SimpleJWT: d.simplejwt.Alg, dialect.OCM: d.ocm.Alg, dialect.Taiki: d.taiki.Alg} {
-		if d.on(name) && alg != "" && !slices.Contains(out, alg) {
+		if d.on(name) && alg != "" && !keys.IsSymmetric(alg) && !slices.Contains(out, alg) {
 			out = append(out, alg)
 		}
 	}

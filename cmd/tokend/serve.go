@@ -241,6 +241,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		AccessTTL: c.accessTTL, RefreshTTL: c.refreshTTL, RefreshGrace: c.grace,
 		MaxTokenTTL:       max(c.accessTTL, maxClientAccessTTL, c.dialects.maxTTL()),
 		ExtraAlgs:         c.dialects.algs(),
+		SymmetricKeys:     c.dialects.symmetric,
 		KeyRotationPeriod: c.keyRotation, KeyPrepublish: c.keyPrepublish,
 		Limits: c.limits, AuditRetention: c.auditRetention,
 	}, grant.Deps{Store: store, Hasher: hasher, Metrics: m, Log: log, Vault: vault, Auditor: auditor})

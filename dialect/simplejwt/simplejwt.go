@@ -5,13 +5,19 @@
 // refresh token for a new access token, /api/v1/token/verify/ checks a
 // token and /api/v1/token/blacklist/ ends a refresh token's session.
 //
-// Requests and answers keep Django REST framework's shapes: JSON (or form)
-// bodies, per-field validation errors such as
-// {"username": ["This field is required."]}, and {"detail": ...} for
-// everything else. Both tokens are JWTs made by the engine (the refresh
-// token is the engine's refresh JWT, carrying the session and its
+// Requests and answers are stock simplejwt's wherever the seed is silent
+// (measured against django-rest-framework-simplejwt 5.2.2 by the
+// differential test): JSON, form and multipart bodies read as Django REST
+// framework reads them (request.go), per-field validation errors such as
+// {"username": ["This field is required."]}, {"detail": ...} for the rest,
+// 401 with simplejwt's detail and code for a bad token, DRF's metadata on
+// OPTIONS (metadata.go). Both tokens are JWTs made by the engine (the
+// refresh token is the engine's refresh JWT, carrying the session and its
 // generation), so credential checks, sessions, rotation, reuse detection
-// and revocation are the engine's, exactly as at /oauth2/token.
+// and revocation are the engine's, exactly as at /oauth2/token. With Alg
+// HS256 (or HS384, HS512) they are signed with the dialect's own key, the
+// SIGNING_KEY of the deployment's Django services, and only this dialect's
+// endpoints (and introspection) accept them back.
 package simplejwt
 
 import (
@@ -19,9 +25,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/dialect"
@@ -40,7 +48,9 @@ const (
 
 // Config holds the dialect's settings.
 type Config struct {
-	// Alg signs the dialect's tokens; "" means the server's default.
+	// Alg signs the dialect's tokens; "" means the server's default. HS256,
+	// HS384 and HS512 sign with the dialect's symmetric key, which the
+	// engine holds (grant.Config.SymmetricKeys).
 	Alg string
 	// AccessTTL and RefreshTTL are the token lifetimes (AISquare's
 	// documented 7 and 30 days). RefreshTTL is the session's lifetime.
@@ -50,50 +60,90 @@ type Config struct {
 	// ROTATE_REFRESH_TOKENS, off by default): each refresh then returns a
 	// new refresh token as well, and the engine's reuse detection applies.
 	Rotate bool
+	// ObtainStatus is the status of a refused login at obtain: 400, as the
+	// seed documents (0 means 400), or 401 with WWW-Authenticate, as stock
+	// simplejwt answers (ours).
+	ObtainStatus int
+	// UserIDClaim and TokenTypeClaim are the names of the user_id and
+	// token_type claims on the wire (simplejwt's USER_ID_CLAIM and
+	// TOKEN_TYPE_CLAIM); "" keeps those names.
+	UserIDClaim    string
+	TokenTypeClaim string
 }
 
 // DefaultConfig is the spec's defaults.
-var DefaultConfig = Config{AccessTTL: 7 * 24 * time.Hour, RefreshTTL: 30 * 24 * time.Hour}
+var DefaultConfig = Config{AccessTTL: 7 * 24 * time.Hour, RefreshTTL: 30 * 24 * time.Hour, ObtainStatus: http.StatusBadRequest}
+
+// names are the claim renames of cfg.
+func (c Config) names() token.ClaimNames {
+	n := token.ClaimNames{}
+	if c.UserIDClaim != "" {
+		n["user_id"] = c.UserIDClaim
+	}
+	if c.TokenTypeClaim != "" {
+		n["token_type"] = c.TokenTypeClaim
+	}
+	return n
+}
+
+// Validate reports every setting New cannot use.
+func (c Config) Validate() error {
+	var errs []error
+	if c.ObtainStatus != 0 && c.ObtainStatus != http.StatusBadRequest && c.ObtainStatus != http.StatusUnauthorized {
+		errs = append(errs, fmt.Errorf("simplejwt obtain status %d: want 400 or 401", c.ObtainStatus))
+	}
+	if err := c.names().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("simplejwt claim names: %w", err))
+	}
+	return errors.Join(errs...)
+}
 
 // Handler serves the dialect.
 type Handler struct {
 	engine  *grant.Engine
 	profile *grant.Profile
+	cfg     Config
 }
 
 // New returns the dialect's handler on engine.
 func New(engine *grant.Engine, cfg Config) *Handler {
-	return &Handler{engine: engine, profile: Profile(cfg)}
+	if cfg.ObtainStatus == 0 {
+		cfg.ObtainStatus = http.StatusBadRequest
+	}
+	return &Handler{engine: engine, profile: Profile(cfg), cfg: cfg}
 }
 
 // Profile is the shape of simplejwt tokens (spec: "Tokens"): typ "JWT";
 // token_type "access" (or "refresh", set by the engine on refresh JWTs),
-// user_id (the user's id) and a 32-hex jti, on top of iss, sub, aud, iat,
-// exp and the session id the engine sets. The OAuth-only
+// user_id (the user's id: a JSON number when it is a decimal integer, as
+// Django's integer primary keys are) and a 32-hex jti, on top of iss, sub,
+// aud, iat, exp and the session id the engine sets. The OAuth-only
 // preferred_username and roles claims are left out, as the spec's claim
-// list has no place for them.
+// list has no place for them. user_id and token_type go under the names
+// cfg gives them.
 func Profile(cfg Config) *grant.Profile {
 	return &grant.Profile{
 		Dialect: dialect.SimpleJWT, Alg: cfg.Alg, Type: token.TypeJWT,
 		AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL,
-		Rotate: cfg.Rotate, RefreshJWT: true,
+		Rotate: cfg.Rotate, RefreshJWT: true, ClaimNames: cfg.names(),
 		Decorate: func(c *token.Claims, u *tokend.User, _ *tokend.ClientApp) {
 			c.TokenType = "access"
 			if u != nil {
-				c.UserID = u.ID
+				c.UserID = token.NumericID(u.ID)
 			}
 			c.Username, c.Roles = "", nil
 		},
 	}
 }
 
-// Register mounts the four endpoints. Any method but POST gets Django REST
-// framework's 405.
+// Register mounts the four endpoints. OPTIONS gets Django REST framework's
+// metadata, any other method but POST its 405.
 func (h *Handler) Register(mux httpapi.Mux) {
-	dialect.Handle(mux, dialect.SimpleJWT, "POST", PathObtain, h.serveObtain, methodNotAllowed)
-	dialect.Handle(mux, dialect.SimpleJWT, "POST", PathRefresh, h.serveRefresh, methodNotAllowed)
-	dialect.Handle(mux, dialect.SimpleJWT, "POST", PathVerify, h.serveVerify, methodNotAllowed)
-	dialect.Handle(mux, dialect.SimpleJWT, "POST", PathBlacklist, h.serveBlacklist, methodNotAllowed)
+	for path, serve := range map[string]func(http.ResponseWriter, *http.Request, data){
+		PathObtain: h.serveObtain, PathRefresh: h.serveRefresh, PathVerify: h.serveVerify, PathBlacklist: h.serveBlacklist,
+	} {
+		dialect.Handle(mux, dialect.SimpleJWT, "POST", path, h.post(serve), h.other(path))
+	}
 }
 
 // Messages of the answers (Django REST framework's and simplejwt's own
@@ -103,15 +153,21 @@ const (
 	msgBlank          = "This field may not be blank."
 	msgNull           = "This field may not be null."
 	msgNotString      = "Not a valid string."
+	msgNullChar       = "Null characters are not allowed."
 	msgNoAccount      = "No active account found with the given credentials"
 	msgTokenInvalid   = "Token is invalid or expired"
+	msgBlacklisted    = "Token is blacklisted"
+	msgWrongType      = "Token has wrong type"
 	codeTokenNotValid = "token_not_valid"
 	msgParse          = "JSON parse error"
-	msgMediaType      = "Unsupported media type in request."
+	msgNotAcceptable  = "Could not satisfy the request Accept header."
 	msgTooLarge       = "Request body too large."
 	msgUnavailable    = "Service temporarily unavailable, try again later."
 	msgServerError    = "A server error occurred."
 )
+
+// authenticate is the WWW-Authenticate of simplejwt's 401s.
+const authenticate = `Bearer realm="api"`
 
 // detail is the body of every error that is not about one field: a
 // message and, for token errors, simplejwt's code.
@@ -119,13 +175,6 @@ type detail struct {
 	Detail string `json:"detail"`
 	Code   string `json:"code,omitempty"`
 }
-
-// The answers to a refused token (refresh, verify, blacklist) and to a
-// refused login (obtain).
-var (
-	tokenNotValid = detail{Detail: msgTokenInvalid, Code: codeTokenNotValid}
-	noAccount     = detail{Detail: msgNoAccount}
-)
 
 // pair is the answer of obtain, in simplejwt's field order.
 type pair struct {
@@ -140,24 +189,68 @@ type refreshed struct {
 	Refresh string `json:"refresh,omitempty"`
 }
 
-// serveObtain serves POST /api/v1/token/ (simplejwt's TokenObtainPairView).
-func (h *Handler) serveObtain(w http.ResponseWriter, r *http.Request) {
-	b, ok := h.read(w, r)
-	if !ok {
-		return
+// post serves a POST as a DRF view does: content negotiation (406), then
+// the body (415, 413, parse errors, a JSON body that is no object), then
+// the endpoint.
+func (h *Handler) post(serve func(http.ResponseWriter, *http.Request, data)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "POST, OPTIONS")
+		w.Header().Set("Cache-Control", "no-store")
+		if !accepted(r.Header.Values("Accept")) {
+			h.refuse(w, http.StatusNotAcceptable, detail{Detail: msgNotAcceptable})
+			return
+		}
+		d, failure := readData(w, r)
+		switch f := failure.(type) {
+		case *bodyError:
+			h.refuse(w, f.status, detail{Detail: f.detail})
+			return
+		case nonField:
+			h.refuse(w, http.StatusBadRequest, map[string][]string{"non_field_errors": {string(f)}})
+			return
+		}
+		serve(w, r, d)
 	}
+}
+
+// other serves every method but POST on path: OPTIONS gets the view's
+// metadata, anything else Django REST framework's 405.
+func (h *Handler) other(path string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "POST, OPTIONS")
+		switch {
+		case !accepted(r.Header.Values("Accept")):
+			h.refuse(w, http.StatusNotAcceptable, detail{Detail: msgNotAcceptable})
+		case r.Method == http.MethodOptions:
+			serveOptions(w, path)
+		default:
+			dialect.WriteJSON(w, http.StatusMethodNotAllowed, detail{Detail: `Method "` + r.Method + `" not allowed.`})
+		}
+	}
+}
+
+// serveObtain serves POST /api/v1/token/ (simplejwt's TokenObtainPairView).
+func (h *Handler) serveObtain(w http.ResponseWriter, r *http.Request, d data) {
 	var fe fieldErrors
-	username := fe.char(b, "username")
-	password := fe.char(b, "password")
+	username := fe.char(d, "username")
+	password := fe.char(d, "password")
 	if fe.any() {
 		h.invalid(w, &fe)
 		return
 	}
 	// DRF trims a CharField; the password is passed exactly as sent (ours),
 	// as /oauth2/token does, so no two endpoints disagree on a password.
-	issued, err := h.engine.Password(r.Context(), h.profile, nil, strings.TrimSpace(username), password, "")
+	issued, err := h.engine.Password(r.Context(), h.profile, nil, trim(username), password, "")
 	if err != nil {
-		h.fail(w, r, err, noAccount)
+		if refused(err) {
+			if h.cfg.ObtainStatus == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", authenticate)
+			}
+			h.engine.CountFailure(dialect.SimpleJWT, tokend.ErrorCode(err))
+			dialect.WriteJSON(w, h.cfg.ObtainStatus, detail{Detail: msgNoAccount})
+			return
+		}
+		h.fail(w, r, err)
 		return
 	}
 	dialect.WriteJSON(w, http.StatusOK, pair{Refresh: issued.RefreshToken, Access: issued.AccessToken})
@@ -167,14 +260,14 @@ func (h *Handler) serveObtain(w http.ResponseWriter, r *http.Request) {
 // "access" field, if sent, is ignored. The engine refuses a refresh token
 // of another dialect or of the standard endpoints, an access token, and a
 // refresh token that is invalid, expired, revoked or reused.
-func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) {
-	raw, ok := h.readToken(w, r, "refresh")
+func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request, d data) {
+	raw, ok := h.readToken(w, d, "refresh")
 	if !ok {
 		return
 	}
 	issued, err := h.engine.Refresh(r.Context(), h.profile, nil, raw, "")
 	if err != nil {
-		h.fail(w, r, err, tokenNotValid)
+		h.failToken(w, r, err)
 		return
 	}
 	out := refreshed{Access: issued.AccessToken}
@@ -187,13 +280,13 @@ func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) {
 // serveVerify serves POST /api/v1/token/verify/ (TokenVerifyView): 200 {}
 // for a live access or refresh token of this dialect. Tokens of the other
 // dialects and of the standard endpoints are not this API's, and get the
-// same 400 as an invalid token (ours).
-func (h *Handler) serveVerify(w http.ResponseWriter, r *http.Request) {
-	raw, ok := h.readToken(w, r, "token")
+// same 401 as an invalid token (ours).
+func (h *Handler) serveVerify(w http.ResponseWriter, r *http.Request, d data) {
+	raw, ok := h.readToken(w, d, "token")
 	if !ok {
 		return
 	}
-	c, s, err := h.engine.CheckToken(r.Context(), raw)
+	c, s, err := h.engine.CheckTokenFor(r.Context(), h.profile, raw)
 	switch {
 	case err != nil:
 	case c != nil && (c.TokenType != "access" || c.UserID == ""):
@@ -202,7 +295,7 @@ func (h *Handler) serveVerify(w http.ResponseWriter, r *http.Request) {
 		err = errNotOurs // a live refresh token of another front end
 	}
 	if err != nil {
-		h.fail(w, r, err, tokenNotValid)
+		h.failToken(w, r, err)
 		return
 	}
 	dialect.WriteJSON(w, http.StatusOK, struct{}{})
@@ -211,9 +304,9 @@ func (h *Handler) serveVerify(w http.ResponseWriter, r *http.Request) {
 // serveBlacklist serves POST /api/v1/token/blacklist/ (TokenBlacklistView):
 // the refresh token's session is revoked, and with it every token of the
 // session. A token that is not a live refresh token of this dialect
-// (already blacklisted, rotated away, expired, an access token) gets 400.
-func (h *Handler) serveBlacklist(w http.ResponseWriter, r *http.Request) {
-	raw, ok := h.readToken(w, r, "refresh")
+// (already blacklisted, rotated away, expired, an access token) gets 401.
+func (h *Handler) serveBlacklist(w http.ResponseWriter, r *http.Request, d data) {
+	raw, ok := h.readToken(w, d, "refresh")
 	if !ok {
 		return
 	}
@@ -223,7 +316,7 @@ func (h *Handler) serveBlacklist(w http.ResponseWriter, r *http.Request) {
 		err = h.engine.RevokeSession(ctx, nil, s.ID)
 	}
 	if err != nil {
-		h.fail(w, r, err, tokenNotValid)
+		h.failToken(w, r, err)
 		return
 	}
 	dialect.WriteJSON(w, http.StatusOK, struct{}{})
@@ -233,7 +326,7 @@ var errNotOurs = &tokend.Error{Code: tokend.EINVALIDTOKEN, Message: "token of an
 
 // ownSession returns the session of a live refresh token of this dialect.
 func (h *Handler) ownSession(ctx context.Context, raw string) (*tokend.Session, error) {
-	s, err := h.engine.CheckRefresh(ctx, raw)
+	s, err := h.engine.CheckRefreshFor(ctx, h.profile, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -243,8 +336,8 @@ func (h *Handler) ownSession(ctx context.Context, raw string) (*tokend.Session, 
 	return s, nil
 }
 
-// refused reports whether err is the engine refusing a token, as opposed
-// to failing (store down, overload).
+// refused reports whether err is the engine refusing a token or a login,
+// as opposed to failing (store down, overload).
 func refused(err error) bool {
 	switch tokend.ErrorCode(err) {
 	case tokend.EINVALIDTOKEN, tokend.EINVALIDGRANT:
@@ -253,41 +346,10 @@ func refused(err error) bool {
 	return false
 }
 
-// read reads the request body, answering the request itself when it
-// cannot: 413, 415 or a parse error (a key named twice is one, at any
-// depth). Form bodies are accepted too, as Django REST framework does.
-func (h *Handler) read(w http.ResponseWriter, r *http.Request) (dialect.Body, bool) {
-	w.Header().Set("Cache-Control", "no-store")
-	b, err := dialect.ReadJSON(w, r, true)
-	if err == nil {
-		return b, true
-	}
-	status, msg := http.StatusBadRequest, msgParse
-	var dup *dialect.DuplicateError
-	switch {
-	case errors.As(err, &dup) && dup.Form:
-		// One reading of each request (ours: Django would take the last value).
-		msg = "Form parse error - duplicate parameter " + dup.Key
-	case errors.As(err, &dup):
-		msg = msgParse + " - duplicate key " + dup.Path
-	case errors.Is(err, dialect.ErrTooLarge):
-		status, msg = http.StatusRequestEntityTooLarge, msgTooLarge
-	case errors.Is(err, dialect.ErrMediaType):
-		status, msg = http.StatusUnsupportedMediaType, msgMediaType
-	}
-	h.engine.CountFailure(dialect.SimpleJWT, tokend.EINVALID)
-	dialect.WriteJSON(w, status, detail{Detail: msg})
-	return nil, false
-}
-
-// readToken reads a body whose one field that matters is a token.
-func (h *Handler) readToken(w http.ResponseWriter, r *http.Request, name string) (string, bool) {
-	b, ok := h.read(w, r)
-	if !ok {
-		return "", false
-	}
+// readToken reads the one field of a body that matters: a token.
+func (h *Handler) readToken(w http.ResponseWriter, d data, name string) (string, bool) {
 	var fe fieldErrors
-	raw := fe.char(b, name)
+	raw := fe.char(d, name)
 	if fe.any() {
 		h.invalid(w, &fe)
 		return "", false
@@ -297,24 +359,50 @@ func (h *Handler) readToken(w http.ResponseWriter, r *http.Request, name string)
 
 // invalid answers 400 with the field errors.
 func (h *Handler) invalid(w http.ResponseWriter, fe *fieldErrors) {
-	h.engine.CountFailure(dialect.SimpleJWT, tokend.EINVALID)
-	dialect.WriteJSON(w, http.StatusBadRequest, fe)
+	h.refuse(w, http.StatusBadRequest, fe)
 }
 
-// fail renders an engine error: refused is the 400 body of the endpoint
-// (no active account, or token_not_valid) for credentials or tokens the
-// engine refuses; 503 with Retry-After when it is overloaded or its store
-// unreachable; 500 with a generic message, logged, for anything else.
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error, refusal detail) {
-	code := tokend.ErrorCode(err)
-	status, body := http.StatusBadRequest, refusal
+// refuse answers a request refused before the engine saw it.
+func (h *Handler) refuse(w http.ResponseWriter, status int, body any) {
+	h.engine.CountFailure(dialect.SimpleJWT, tokend.EINVALID)
+	dialect.WriteJSON(w, status, body)
+}
+
+// failToken renders an engine error about a presented token: a refused
+// token gets stock simplejwt's 401 (InvalidToken), whose detail says why:
+// revoked (blacklisted), an access token where a refresh token belongs,
+// or anything else; the rest as fail.
+func (h *Handler) failToken(w http.ResponseWriter, r *http.Request, err error) {
+	if !refused(err) {
+		h.fail(w, r, err)
+		return
+	}
+	msg := msgTokenInvalid
 	switch {
-	case refused(err):
-	case code == tokend.ETOOMANY:
+	case errors.Is(err, grant.ErrRevoked):
+		msg = msgBlacklisted
+	case errors.Is(err, grant.ErrNotRefreshToken):
+		msg = msgWrongType
+	}
+	h.engine.CountFailure(dialect.SimpleJWT, tokend.ErrorCode(err))
+	w.Header().Set("WWW-Authenticate", authenticate)
+	dialect.WriteJSON(w, http.StatusUnauthorized, detail{Detail: msg, Code: codeTokenNotValid})
+}
+
+// fail renders an engine error that is not a refusal: 429 with
+// Retry-After when locked out or rate limited, 503 with Retry-After when
+// the engine is overloaded or its store unreachable, 500 with a generic
+// message, logged, for anything else.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := tokend.ErrorCode(err)
+	var status int
+	var body detail
+	switch code {
+	case tokend.ETOOMANY:
 		// Django REST framework's throttling answer.
 		status, body = http.StatusTooManyRequests, detail{Detail: "Request was throttled. Expected available in " + tokend.RetryAfterSeconds(err) + " seconds."}
 		w.Header().Set("Retry-After", tokend.RetryAfterSeconds(err))
-	case code == tokend.EUNAVAILABLE:
+	case tokend.EUNAVAILABLE:
 		status, body = http.StatusServiceUnavailable, detail{Detail: msgUnavailable}
 		w.Header().Set("Retry-After", tokend.RetryAfterSeconds(err))
 		h.engine.Logger().Debug("simplejwt request refused: unavailable", "path", r.URL.Path, "err", err)
@@ -326,12 +414,6 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error, refusa
 	dialect.WriteJSON(w, status, body)
 }
 
-// methodNotAllowed is Django REST framework's 405.
-func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Allow", "POST")
-	dialect.WriteJSON(w, http.StatusMethodNotAllowed, detail{Detail: `Method "` + r.Method + `" not allowed.`})
-}
-
 // fieldErrors collects Django REST framework's validation errors: one
 // message per field at fault, in the serializer's field order (so a body
 // with both fields wrong reports both, username first).
@@ -339,26 +421,36 @@ type fieldErrors struct {
 	names, msgs []string
 }
 
+// pySpace is Python's str.isspace, which DRF's trimming of a CharField
+// follows: Unicode white space and the four ASCII separators 0x1c-0x1f.
+func pySpace(r rune) bool { return unicode.IsSpace(r) || r >= 0x1c && r <= 0x1f }
+
+// trim is DRF's trimming of a CharField's value.
+func trim(s string) string { return strings.TrimFunc(s, pySpace) }
+
 // char reads a required string field as a DRF CharField does: missing,
-// null, blank (empty or only whitespace) and non-string values are errors.
-// DRF would turn a number into a string; we refuse every non-string (ours).
-func (fe *fieldErrors) char(b dialect.Body, name string) string {
-	v, kind := b.Field(name)
+// null and blank (empty or only white space) values are errors, as are a
+// boolean, list, object or file ("Not a valid string.") and a string with
+// a NUL character; a number was already turned into its text (request.go).
+func (fe *fieldErrors) char(d data, name string) string {
+	f := d[name]
 	msg := ""
 	switch {
-	case kind == dialect.Missing:
+	case f.kind == missing:
 		msg = msgRequired
-	case kind == dialect.Null:
+	case f.kind == null:
 		msg = msgNull
-	case kind == dialect.Other:
+	case f.kind == other:
 		msg = msgNotString
-	case strings.TrimSpace(v) == "":
+	case trim(f.text) == "":
 		msg = msgBlank
+	case strings.ContainsRune(f.text, 0):
+		msg = msgNullChar
 	}
 	if msg != "" {
 		fe.names, fe.msgs = append(fe.names, name), append(fe.msgs, msg)
 	}
-	return v
+	return f.text
 }
 
 func (fe *fieldErrors) any() bool { return len(fe.names) > 0 }

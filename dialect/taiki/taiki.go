@@ -37,7 +37,15 @@ const Path = "/api/token"
 // Config holds the dialect's settings.
 type Config struct {
 	// Alg signs Taiki tokens; empty means the server's default algorithm.
+	// HS256, HS384 and HS512 (the seed's example token is HS256) sign with
+	// the dialect's symmetric key, which the engine holds
+	// (grant.Config.SymmetricKeys); such tokens verify with the key the
+	// Taiki app holds, and at tokend only through introspection.
 	Alg string
+	// UserIDClaim and TokenTypeClaim are the names of the taiki_user_id
+	// and token_type claims on the wire; "" keeps those names.
+	UserIDClaim    string
+	TokenTypeClaim string
 	// TTL is the token lifetime (the seed: "It expires in 1 hour"). A
 	// client app's own access-token lifetime, when set, wins.
 	TTL time.Duration
@@ -105,6 +113,7 @@ func New(engine *grant.Engine, cfg Config) *Handler {
 func Profile(cfg Config) *grant.Profile {
 	return &grant.Profile{
 		Dialect: dialect.Taiki, Alg: cfg.Alg, Type: token.TypeJWT, AccessTTL: cfg.TTL, NoSession: true,
+		ClaimNames: cfg.names(),
 		Decorate: func(c *token.Claims, u *tokend.User, client *tokend.ClientApp) {
 			c.TokenType = "access"
 			if client != nil {
@@ -343,9 +352,24 @@ func cleanHost(h string) string {
 	return strings.ToLower(h)
 }
 
+// names are the claim renames of c.
+func (c Config) names() token.ClaimNames {
+	n := token.ClaimNames{}
+	if c.UserIDClaim != "" {
+		n["taiki_user_id"] = c.UserIDClaim
+	}
+	if c.TokenTypeClaim != "" {
+		n["token_type"] = c.TokenTypeClaim
+	}
+	return n
+}
+
 // Validate reports settings Register would refuse: a prefix that is not
-// one or more plain path segments.
+// one or more plain path segments, and claim names that collide.
 func (c Config) Validate() error {
+	if err := c.names().Validate(); err != nil {
+		return fmt.Errorf("taiki claim names: %w", err)
+	}
 	for name, p := range map[string]string{"sandbox": c.SandboxPrefix, "production": c.ProductionPrefix} {
 		if p != "" && !validPrefix(cleanPrefix(p)) {
 			return fmt.Errorf("taiki %s prefix %q: want path segments of letters, digits and -._~ (e.g. /sandbox)", name, p)
