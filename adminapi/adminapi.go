@@ -67,6 +67,7 @@ func (a *API) Register(mux httpapi.Mux) {
 		routes []route
 	}{
 		{"/admin/v1/users", []route{{"GET", read, a.listUsers}, {"POST", write, a.createUser}}},
+		{"/admin/v1/users:import", []route{{"POST", write, a.importUsers}}},
 		{"/admin/v1/users/{id}", []route{{"GET", read, a.getUser}, {"PATCH", write, a.patchUser}, {"DELETE", write, a.deleteUser}}},
 		{"/admin/v1/users/{id}/password", []route{{"PUT", write, a.setPassword}}},
 		{"/admin/v1/users/{id}/sessions", []route{{"GET", read, a.listUserSessions}}},
