@@ -31,6 +31,8 @@ type API struct {
 	Manager *grant.Manager
 	// Log receives internal errors; nil: the engine's logger.
 	Log *slog.Logger
+	// ImportMaxBytes caps the body of an import; 0: MaxImportBytes.
+	ImportMaxBytes int64
 }
 
 // New returns the admin API of an engine.

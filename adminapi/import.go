@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -28,7 +29,7 @@ const importIdle = time.Minute
 var importMediaTypes = []string{"application/x-ndjson", "application/jsonl"}
 
 var (
-	errImportTooLarge = &tokend.Error{Code: tokend.EINVALID, Message: "request body larger than 256 MiB: split the import"}
+	errImportTooLarge = &tokend.Error{Code: tokend.EINVALID, Message: "request body larger than the import limit (256 MiB unless configured otherwise): split the import"}
 	errNotJSONLines   = &tokend.Error{Code: tokend.EINVALID, Message: "the body must be JSON Lines (Content-Type: application/x-ndjson or application/jsonl)"}
 )
 
@@ -51,7 +52,11 @@ func (a *API) importUsers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || !slices.Contains(importMediaTypes, mt) {
 		return errNotJSONLines
 	}
-	if r.ContentLength > MaxImportBytes {
+	limit := a.ImportMaxBytes
+	if limit <= 0 {
+		limit = MaxImportBytes
+	}
+	if r.ContentLength > limit {
 		return errImportTooLarge
 	}
 	im, err := a.Manager.NewImporter(opts)
@@ -59,13 +64,13 @@ func (a *API) importUsers(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	rc := http.NewResponseController(w)
-	body := &idleBody{r: http.MaxBytesReader(w, r.Body, MaxImportBytes), rc: rc}
+	body := &idleBody{r: http.MaxBytesReader(w, r.Body, limit), rc: rc}
 	err = grant.ReadJSONL(r.Context(), body, im)
 	var re *grant.ReadError
 	var mb *http.MaxBytesError
 	switch {
 	case errors.As(err, &mb) && errors.As(err, &re):
-		im.Reject(re.Line, "the body is larger than 256 MiB: this line and the rest were not read")
+		im.Reject(re.Line, fmt.Sprintf("the body is over the import limit of %d bytes: this line and the rest were not read", limit))
 	case errors.As(err, &re):
 		im.Reject(re.Line, "the body could not be read to its end: this line and the rest were not imported")
 	}

@@ -161,6 +161,10 @@ func (im *Importer) Summary() ImportSummary {
 	return s
 }
 
+// Records is how many records the import has seen so far (those waiting
+// for their batch included).
+func (im *Importer) Records() int { return im.sum.Records() + len(im.batch) }
+
 // Reject records that the record at line is not imported, for reason
 // (which must not quote the record's hash or password).
 func (im *Importer) Reject(line int, reason string) {
