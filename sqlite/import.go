@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tokend/tokend"
 )
@@ -15,10 +16,23 @@ import (
 // ones.
 func (s *Store) ImportUsers(ctx context.Context, batch []tokend.ImportUser) ([]tokend.ImportOutcome, error) {
 	const op = "import users"
+	// The lookups run for every user: prepared once (before the
+	// transaction takes the one write connection), they skip the parser.
+	var st importStmts
+	for i, q := range []string{qUserByID, qClientID, qUserByName, qChange} {
+		var err error
+		if st[i], err = prepared(ctx, s.w, &s.wStmts, q); err != nil {
+			return nil, wrap(op, err)
+		}
+	}
 	out := make([]tokend.ImportOutcome, len(batch))
 	err := s.inTx(ctx, op, func(tx *sql.Tx) error {
+		var txst importStmts
+		for i := range st {
+			txst[i] = tx.StmtContext(ctx, st[i])
+		}
 		for i := range batch {
-			o, err := importUser(ctx, tx, &batch[i])
+			o, err := importUser(ctx, tx, &txst, &batch[i])
 			if err != nil {
 				return err
 			}
@@ -32,24 +46,34 @@ func (s *Store) ImportUsers(ctx context.Context, batch []tokend.ImportUser) ([]t
 	return out, nil
 }
 
-func importUser(ctx context.Context, tx *sql.Tx, in *tokend.ImportUser) (tokend.ImportOutcome, error) {
+// The statements of an import, in importStmts' order.
+const (
+	qUserByID   = `SELECT ` + userColumns + ` FROM users WHERE id = ?`
+	qClientID   = `SELECT 1 FROM clients WHERE id = ?`
+	qUserByName = `SELECT ` + userColumns + ` FROM users WHERE client_id = '' AND username = ?`
+	qChange     = `INSERT INTO changes (kind, ref, at) VALUES (?, ?, ?)`
+)
+
+type importStmts [4]*sql.Stmt
+
+func importUser(ctx context.Context, tx *sql.Tx, st *importStmts, in *tokend.ImportUser) (tokend.ImportOutcome, error) {
 	const op = "import user"
 	var byID, byName *tokend.User
 	idIsClient := false
 	var err error
 	if in.ByID {
-		if byID, err = optUser(scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, in.User.ID))); err != nil {
+		if byID, err = optUser(scanUser(st[0].QueryRowContext(ctx, in.User.ID))); err != nil {
 			return tokend.ImportOutcome{}, wrap(op, err)
 		}
 		var one int
-		switch err := tx.QueryRowContext(ctx, `SELECT 1 FROM clients WHERE id = ?`, in.User.ID).Scan(&one); {
+		switch err := st[1].QueryRowContext(ctx, in.User.ID).Scan(&one); {
 		case err == nil:
 			idIsClient = true
 		case !errors.Is(err, sql.ErrNoRows):
 			return tokend.ImportOutcome{}, wrap(op, err)
 		}
 	}
-	if byName, err = optUser(scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE client_id = '' AND username = ?`, in.User.Username))); err != nil {
+	if byName, err = optUser(scanUser(st[2].QueryRowContext(ctx, in.User.Username))); err != nil {
 		return tokend.ImportOutcome{}, wrap(op, err)
 	}
 	plan := in.Plan(byID, byName, idIsClient)
@@ -86,7 +110,9 @@ func importUser(ctx context.Context, tx *sql.Tx, in *tokend.ImportUser) (tokend.
 	default:
 		return plan.Outcome, nil
 	}
-	return plan.Outcome, recordChange(ctx, tx, tokend.ChangeUser, plan.Write.ID)
+	// recordChange's statement, prepared.
+	_, err = st[3].ExecContext(ctx, tokend.ChangeUser, plan.Write.ID, time.Now().UnixMicro())
+	return plan.Outcome, wrap("record change", err)
 }
 
 // optUser turns "no such row" into a nil user.

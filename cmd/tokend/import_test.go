@@ -345,3 +345,45 @@ func TestImportCSV(t *testing.T) {
 		t.Errorf("a dry run imported frank: %v", err)
 	}
 }
+
+// TestImportManyRejections: a summary lists the first 1,000 rejections,
+// by line, and counts all of them; the run is one audit event, by "cli".
+func TestImportManyRejections(t *testing.T) {
+	f := newFixture(t)
+	lines := []string{`{"username": "first"}`}
+	for i := range 1500 {
+		lines = append(lines, fmt.Sprintf(`{"username": "u%d", "roles": ["has space %d"]}`, i, i))
+	}
+	lines = append(lines, `{"username": "last"}`)
+	file := writeLines(t, t.TempDir(), "many.jsonl", lines...)
+	stdout, _, err := f.run("", "user", "import", file, "--json")
+	if err == nil {
+		t.Fatal("rejections, yet success")
+	}
+	var sum struct {
+		Imported, Rejected int
+		Rejections         []struct{ Line int }
+	}
+	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Imported != 2 || sum.Rejected != 1500 || len(sum.Rejections) != 1000 || sum.Rejections[0].Line != 2 || sum.Rejections[999].Line != 1001 {
+		t.Fatalf("imported %d, rejected %d, %d listed (%v ... %v)", sum.Imported, sum.Rejected, len(sum.Rejections), sum.Rejections[0], sum.Rejections[len(sum.Rejections)-1])
+	}
+	_, stderr, _ := f.run("", "user", "import", file)
+	if !strings.Contains(stderr, "line 1001: roles[0]: a role is one word") || strings.Contains(stderr, "line 1002:") || !strings.Contains(stderr, "... and 500 more rejections") {
+		t.Errorf("stderr ends %q", stderr[max(0, len(stderr)-300):])
+	}
+	var events []map[string]any
+	json.Unmarshal([]byte(f.must("", "audit", "list", "--json")), &events)
+	var imports []map[string]any
+	for _, e := range events {
+		if e["event"] == "users.imported" {
+			imports = append(imports, e)
+		}
+	}
+	if len(imports) != 2 || imports[0]["actor"] != "cli" || imports[0]["detail"] != "imported=2 updated=0 skipped=0 rejected=1500 on_conflict=skip" ||
+		imports[1]["detail"] != "imported=0 updated=0 skipped=2 rejected=1500 on_conflict=skip" {
+		t.Errorf("audit events %v", imports)
+	}
+}
