@@ -45,9 +45,12 @@ func (s *Store) importBatch(ctx context.Context, batch []tokend.ImportUser) ([]t
 	out := make([]tokend.ImportOutcome, len(batch))
 	err := s.inTx(ctx, op, func(ctx context.Context, tx pgx.Tx) error {
 		// Imports take turns: two batches that create the same users in
-		// different orders would otherwise wait on each other.
+		// different orders would otherwise wait on each other. The
+		// lookups are planned for the table as it is now: a plan cached
+		// while an import fills an empty table would scan it whole.
 		b := &pgx.Batch{}
 		b.Queue(`SELECT set_config('lock_timeout', $1, true)`, importLockWait)
+		b.Queue(`SELECT set_config('plan_cache_mode', 'force_custom_plan', true)`)
 		b.Queue(`SELECT pg_advisory_xact_lock($1)`, lockKey("tokend import "+s.schema))
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
