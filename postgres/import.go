@@ -20,7 +20,7 @@ const importLockWait = "8s"
 
 // ImportUsers writes a batch in one transaction. Batches of imports take
 // turns (an advisory lock); each reads every stored user it may match in
-// one query, locking them, decides each user on that state as the batch
+// one query (locking them when it may update them), decides each user on that state as the batch
 // changes it, then writes. A user created meanwhile by another kind of
 // transaction (the admin API's) shows as a unique violation: the batch
 // then rolls back and starts again, and sees that user the second time.
@@ -56,14 +56,18 @@ func (s *Store) importBatch(ctx context.Context, batch []tokend.ImportUser) ([]t
 			return err
 		}
 		var ids, names []string
+		lock := "" // the users an update may overwrite are locked; others need not be
 		for _, in := range batch {
 			if in.ByID {
 				ids = append(ids, in.User.ID)
 			}
 			names = append(names, in.User.Username)
+			if in.Update {
+				lock = " FOR UPDATE"
+			}
 		}
 		rows, err := tx.Query(ctx, `SELECT `+userColumns+` FROM users
-			WHERE id = ANY($1) OR (client_id = '' AND username = ANY($2)) ORDER BY id FOR UPDATE`, ids, names)
+			WHERE id = ANY($1) OR (client_id = '' AND username = ANY($2)) ORDER BY id`+lock, ids, names)
 		if err != nil {
 			return err
 		}
