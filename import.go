@@ -64,9 +64,11 @@ const (
 	// ImportExists: the user matched a stored one, left as it was (no
 	// update asked).
 	ImportExists = "exists"
-	// ImportUsernameTaken: another user (another id) has the username.
+	// ImportUsernameTaken: another user has the username, or has it as
+	// its id.
 	ImportUsernameTaken = "username_taken"
-	// ImportIDTaken: the id is a client app's, or its end user's.
+	// ImportIDTaken: the id is a client app's, its end user's, or
+	// another user's username.
 	ImportIDTaken = "id_taken"
 )
 
@@ -82,30 +84,47 @@ type ImportPlan struct {
 	PasswordChanged bool
 }
 
-// Plan decides what to do with in, given what the store holds now:
-// byID, the stored user with in's id (looked up only when in.ByID; nil if
-// none), byName, the stored user of no client app with in's username (nil
-// if none), and idIsClient, whether in's id is a client app's id (only
-// when in.ByID).
-func (in *ImportUser) Plan(byID, byName *User, idIsClient bool) ImportPlan {
-	var match *User
+// ImportState is what the store holds that an ImportUser may meet.
+type ImportState struct {
+	// ByID is the user with the ImportUser's id (looked up only when
+	// ByID is set), ByName the user of no client app with its username.
+	ByID, ByName *User
+	// IDIsClient: the id is a client app's (only when ByID is set).
+	IDIsClient bool
+	// IDAsName is the user of no client app whose username is the
+	// ImportUser's id (only when ByID is set), NameAsID the user whose id
+	// is its username: some tokens carry a username where others carry
+	// an id (Atoti's sub), so no string may be one user's id and another
+	// user's username. (Ids made by tokend are UUIDs, which no username
+	// may look like; ids brought by an import need this check.)
+	IDAsName, NameAsID *User
+}
+
+// Plan decides what to do with in, given what the store holds now.
+func (in *ImportUser) Plan(st ImportState) ImportPlan {
+	match := st.ByName
 	if in.ByID {
-		if idIsClient || (byID != nil && byID.ClientID != "") {
+		if st.IDIsClient || (st.ByID != nil && st.ByID.ClientID != "") {
 			return ImportPlan{Outcome: ImportOutcome{Result: ImportIDTaken}}
 		}
-		match = byID
-		if byName != nil && (match == nil || byName.ID != match.ID) && (match == nil || in.Update) {
-			return ImportPlan{Outcome: ImportOutcome{Result: ImportUsernameTaken}}
-		}
-	} else {
-		match = byName
+		match = st.ByID
+	}
+	if match != nil && !in.Update {
+		return ImportPlan{Outcome: ImportOutcome{Result: ImportExists, ID: match.ID}}
+	}
+	self := in.User.ID // the user's id, once created or updated
+	if match != nil {
+		self = match.ID
+	}
+	switch {
+	case st.ByName != nil && st.ByName.ID != self, st.NameAsID != nil && st.NameAsID.ID != self:
+		return ImportPlan{Outcome: ImportOutcome{Result: ImportUsernameTaken}}
+	case in.ByID && st.IDAsName != nil && st.IDAsName.ID != self:
+		return ImportPlan{Outcome: ImportOutcome{Result: ImportIDTaken}}
 	}
 	if match == nil {
 		u := in.User
 		return ImportPlan{Outcome: ImportOutcome{Result: ImportCreated, ID: u.ID}, Write: &u}
-	}
-	if !in.Update {
-		return ImportPlan{Outcome: ImportOutcome{Result: ImportExists, ID: match.ID}}
 	}
 	next := *match
 	next.Username = in.User.Username

@@ -130,6 +130,15 @@ func TestImportUsers(t *testing.T) {
 			fmt.Sprint(u["roles"]) != "[staff]" || fmt.Sprint(u["claims"]) != "map[dept:ops]" {
 			t.Errorf("user 42: %v", u)
 		}
+		// An imported id is no username for anyone else, here either.
+		for _, r := range []resp{
+			e.call("POST", "/admin/v1/users", `{"username": "42"}`),
+			e.call("PATCH", "/admin/v1/users/"+e.createUser(`{"username": "zoe"}`), `{"username": "42"}`),
+		} {
+			if r.status != 409 || !strings.Contains(string(r.body), "the id of another user") {
+				t.Errorf("username 42: %d %s", r.status, r.body)
+			}
+		}
 		// They log in at once, on this node; the foreign hash becomes argon2id.
 		for _, c := range []struct{ name, pw, id string }{{"alice", bc.Password, "42"}, {"bob", dj.Password, ""}, {"carol", "carol's plaintext", ""}} {
 			if r := e.login(c.name, c.pw, ""); r.status != 200 {

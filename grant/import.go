@@ -353,9 +353,9 @@ func (im *Importer) count(p pending, o tokend.ImportOutcome) bool {
 			im.Reject(p.line, "username: a user with this username already exists (on conflict: fail)")
 		}
 	case tokend.ImportUsernameTaken:
-		im.Reject(p.line, "username: another user (with another id) already has this username")
+		im.Reject(p.line, "username: another user already has this username, or has it as id")
 	case tokend.ImportIDTaken:
-		im.Reject(p.line, "id: is the id of a client app or of one of its end users")
+		im.Reject(p.line, "id: is the id of a client app or of one of its end users, or another user's username")
 	default:
 		im.Reject(p.line, "not imported: "+o.Result)
 	}
@@ -409,23 +409,28 @@ func (im *Importer) plan(ctx context.Context, batch []pending) ([]tokend.ImportO
 		if p.password != "" {
 			in.User.PasswordHash = "(a new argon2id hash)" // differs from any stored one
 		}
-		var byID, byName *tokend.User
-		idIsClient := false
+		var st tokend.ImportState
 		var err error
 		if in.ByID {
-			if byID, err = optional(im.m.Store.UserByID(ctx, in.User.ID)); err != nil {
+			if st.ByID, err = optional(im.m.Store.UserByID(ctx, in.User.ID)); err != nil {
 				return nil, err
 			}
 			c, err := optional(im.m.Store.ClientByID(ctx, in.User.ID))
 			if err != nil {
 				return nil, err
 			}
-			idIsClient = c != nil
+			st.IDIsClient = c != nil
+			if st.IDAsName, err = optional(im.m.Store.UserByName(ctx, in.User.ID)); err != nil {
+				return nil, err
+			}
 		}
-		if byName, err = optional(im.m.Store.UserByName(ctx, in.User.Username)); err != nil {
+		if st.ByName, err = optional(im.m.Store.UserByName(ctx, in.User.Username)); err != nil {
 			return nil, err
 		}
-		out[i] = in.Plan(byID, byName, idIsClient).Outcome
+		if st.NameAsID, err = optional(im.m.Store.UserByID(ctx, in.User.Username)); err != nil {
+			return nil, err
+		}
+		out[i] = in.Plan(st).Outcome
 	}
 	return out, nil
 }

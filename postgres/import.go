@@ -55,19 +55,22 @@ func (s *Store) importBatch(ctx context.Context, batch []tokend.ImportUser) ([]t
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
-		var ids, names []string
+		// Every user whose id or username is an id or username of the
+		// batch: ImportUser.Plan looks both ways.
+		var ids, keys []string
 		lock := "" // the users an update may overwrite are locked; others need not be
 		for _, in := range batch {
 			if in.ByID {
 				ids = append(ids, in.User.ID)
+				keys = append(keys, in.User.ID)
 			}
-			names = append(names, in.User.Username)
+			keys = append(keys, in.User.Username)
 			if in.Update {
 				lock = " FOR UPDATE"
 			}
 		}
 		rows, err := tx.Query(ctx, `SELECT `+userColumns+` FROM users
-			WHERE id = ANY($1) OR (client_id = '' AND username = ANY($2)) ORDER BY id`+lock, ids, names)
+			WHERE id = ANY($1) OR (client_id = '' AND username = ANY($1)) ORDER BY id`+lock, keys)
 		if err != nil {
 			return err
 		}
@@ -97,11 +100,11 @@ func (s *Store) importBatch(ctx context.Context, batch []tokend.ImportUser) ([]t
 		var changes []tokend.Change
 		for i := range batch {
 			in := &batch[i]
-			var matchID *tokend.User
+			state := tokend.ImportState{ByName: byName[in.User.Username], NameAsID: byID[in.User.Username]}
 			if in.ByID {
-				matchID = byID[in.User.ID]
+				state.ByID, state.IDIsClient, state.IDAsName = byID[in.User.ID], isClient[in.User.ID], byName[in.User.ID]
 			}
-			plan := in.Plan(matchID, byName[in.User.Username], in.ByID && isClient[in.User.ID])
+			plan := in.Plan(state)
 			out[i] = plan.Outcome
 			u := plan.Write
 			switch plan.Outcome.Result {

@@ -58,25 +58,30 @@ type importStmts [4]*sql.Stmt
 
 func importUser(ctx context.Context, tx *sql.Tx, st *importStmts, in *tokend.ImportUser) (tokend.ImportOutcome, error) {
 	const op = "import user"
-	var byID, byName *tokend.User
-	idIsClient := false
+	var state tokend.ImportState
 	var err error
 	if in.ByID {
-		if byID, err = optUser(scanUser(st[0].QueryRowContext(ctx, in.User.ID))); err != nil {
+		if state.ByID, err = optUser(scanUser(st[0].QueryRowContext(ctx, in.User.ID))); err != nil {
 			return tokend.ImportOutcome{}, wrap(op, err)
 		}
 		var one int
 		switch err := st[1].QueryRowContext(ctx, in.User.ID).Scan(&one); {
 		case err == nil:
-			idIsClient = true
+			state.IDIsClient = true
 		case !errors.Is(err, sql.ErrNoRows):
 			return tokend.ImportOutcome{}, wrap(op, err)
 		}
+		if state.IDAsName, err = optUser(scanUser(st[2].QueryRowContext(ctx, in.User.ID))); err != nil {
+			return tokend.ImportOutcome{}, wrap(op, err)
+		}
 	}
-	if byName, err = optUser(scanUser(st[2].QueryRowContext(ctx, in.User.Username))); err != nil {
+	if state.ByName, err = optUser(scanUser(st[2].QueryRowContext(ctx, in.User.Username))); err != nil {
 		return tokend.ImportOutcome{}, wrap(op, err)
 	}
-	plan := in.Plan(byID, byName, idIsClient)
+	if state.NameAsID, err = optUser(scanUser(st[0].QueryRowContext(ctx, in.User.Username))); err != nil {
+		return tokend.ImportOutcome{}, wrap(op, err)
+	}
+	plan := in.Plan(state)
 	switch plan.Outcome.Result {
 	case tokend.ImportCreated:
 		if err := insertUser(ctx, tx, plan.Write); err != nil {

@@ -209,6 +209,7 @@ func testImportTaken(t *testing.T, open func(t *testing.T) tokend.Store) {
 	importUsers(t, s, imported("42", "bob", true), imported("43", "carol", true))
 	_, seq := changesSince(t, s, 0)
 
+	gus := imported("gus", "gus", true)
 	rename := imported("42", "carol", true) // carol is 43's
 	rename.Update = true
 	skipRename := imported("42", "carol", true) // no update: 42 exists, left alone
@@ -219,10 +220,15 @@ func testImportTaken(t *testing.T, open func(t *testing.T) tokend.Store) {
 		imported(endUser.ID, "frank", true), // an end user's id
 		rename, skipRename,
 		imported("", "buyer", false), // the end user's name: no clash among users of no client
+		// No string is one user's id and another's username.
+		imported("bob", "frank", true), // bob is 42's username
+		imported("", "43", false),      // 43 is carol's id
+		gus,                            // the same user's: fine
 	)
 	wantOutcomes(t, out, tokend.ImportUsernameTaken, tokend.ImportCreated, tokend.ImportIDTaken, tokend.ImportIDTaken,
-		tokend.ImportUsernameTaken, tokend.ImportExists, tokend.ImportCreated)
-	for _, i := range []int{0, 2, 3, 4} {
+		tokend.ImportUsernameTaken, tokend.ImportExists, tokend.ImportCreated,
+		tokend.ImportIDTaken, tokend.ImportUsernameTaken, tokend.ImportCreated)
+	for _, i := range []int{0, 2, 3, 4, 7, 8} {
 		if out[i].ID != "" {
 			t.Errorf("outcome %d (%s) names id %q", i, out[i].Result, out[i].ID)
 		}
@@ -237,9 +243,11 @@ func testImportTaken(t *testing.T, open func(t *testing.T) tokend.Store) {
 		t.Errorf("user 44 exists after its username was taken: %v", err)
 	}
 	changes, _ := changesSince(t, s, seq)
-	if len(changes) != 2 || changes[0] != "user 45" {
-		t.Errorf("changes %v, want the two users created", changes)
+	if len(changes) != 3 || changes[0] != "user 45" || changes[2] != "user gus" {
+		t.Errorf("changes %v, want the three users created", changes)
 	}
+	gus.Update = true
+	wantOutcomes(t, importUsers(t, s, gus), tokend.ImportUnchanged)
 }
 
 func testImportConcurrent(t *testing.T, open func(t *testing.T) tokend.Store) {
