@@ -334,6 +334,18 @@ type Store interface {
 	// live at now.
 	Stats(ctx context.Context, now time.Time) (Stats, error)
 
+	// ImportUsers writes a batch of users brought from another system, in
+	// one transaction: each is created, updated or left alone as
+	// ImportUser.Plan decides on what the store holds at that moment
+	// (earlier users of the batch included), and a conflict (a username
+	// or id held by another user) is an outcome, which leaves the other
+	// users of the batch be. One outcome per user, in order. Every user
+	// created or updated records a Change; a password changed by an
+	// update ends the user's sessions, and disabling one ends them too.
+	// Safe under concurrency: two imports of the same users create each
+	// one once.
+	ImportUsers(ctx context.Context, batch []ImportUser) ([]ImportOutcome, error)
+
 	Ping(ctx context.Context) error
 	Close() error
 }

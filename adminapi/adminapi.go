@@ -31,6 +31,8 @@ type API struct {
 	Manager *grant.Manager
 	// Log receives internal errors; nil: the engine's logger.
 	Log *slog.Logger
+	// ImportMaxBytes caps the body of an import; 0: MaxImportBytes.
+	ImportMaxBytes int64
 }
 
 // New returns the admin API of an engine.
@@ -67,6 +69,7 @@ func (a *API) Register(mux httpapi.Mux) {
 		routes []route
 	}{
 		{"/admin/v1/users", []route{{"GET", read, a.listUsers}, {"POST", write, a.createUser}}},
+		{"/admin/v1/users:import", []route{{"POST", write, a.importUsers}}},
 		{"/admin/v1/users/{id}", []route{{"GET", read, a.getUser}, {"PATCH", write, a.patchUser}, {"DELETE", write, a.deleteUser}}},
 		{"/admin/v1/users/{id}/password", []route{{"PUT", write, a.setPassword}}},
 		{"/admin/v1/users/{id}/sessions", []route{{"GET", read, a.listUserSessions}}},

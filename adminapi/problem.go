@@ -44,9 +44,9 @@ func (a *API) problem(w http.ResponseWriter, r *http.Request, err error) {
 		h.Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+se.scope+`"`)
 	case err == errMethod:
 		p.Status = http.StatusMethodNotAllowed
-	case err == errTooLarge:
+	case err == errTooLarge, err == errImportTooLarge:
 		p.Status = http.StatusRequestEntityTooLarge
-	case err == errNotJSON:
+	case err == errNotJSON, err == errNotJSONLines:
 		p.Status = http.StatusUnsupportedMediaType
 	case code == tokend.EINVALID:
 		p.Status, p.Type = http.StatusBadRequest, problemBase+"invalid-request"

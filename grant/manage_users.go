@@ -69,10 +69,29 @@ func duplicateUser(name string) error {
 	return &tokend.Error{Code: tokend.ECONFLICT, Message: fmt.Sprintf("user %q already exists", name), Field: "username"}
 }
 
+// nameIsNoID refuses a username that is the id of a user other than
+// self: some tokens carry a username where others carry an id (Atoti's
+// sub), and ids brought by an import (import.go) need not be UUIDs.
+func (m *Manager) nameIsNoID(ctx context.Context, name, self string) error {
+	u, err := m.Store.UserByID(ctx, name)
+	switch {
+	case tokend.ErrorCode(err) == tokend.ENOTFOUND:
+		return nil
+	case err != nil:
+		return fmt.Errorf("check username: %w", err)
+	case u.ID == self:
+		return nil
+	}
+	return &tokend.Error{Code: tokend.ECONFLICT, Message: fmt.Sprintf("%q is the id of another user, so it cannot be a username", safeText(name)), Field: "username"}
+}
+
 // CreateUser creates a user of no client app. EINVALID lists every bad
 // field; ECONFLICT if the username is taken.
 func (m *Manager) CreateUser(ctx context.Context, n NewUser) (*tokend.User, error) {
 	if err := tokend.Invalid(n.Check()); err != nil {
+		return nil, err
+	}
+	if err := m.nameIsNoID(ctx, n.Username, ""); err != nil {
 		return nil, err
 	}
 	u := &tokend.User{
@@ -178,6 +197,11 @@ func sameClaims(a, b map[string]any) bool {
 func (m *Manager) UpdateUser(ctx context.Context, id string, p UserPatch, match Precondition) (*tokend.User, error) {
 	if err := tokend.Invalid(p.Check()); err != nil {
 		return nil, err
+	}
+	if p.Username != nil {
+		if err := m.nameIsNoID(ctx, *p.Username, id); err != nil {
+			return nil, err
+		}
 	}
 	for attempt := 0; ; attempt++ {
 		u, err := m.User(ctx, id)

@@ -108,6 +108,13 @@ func Run(t *testing.T, open func(t *testing.T) tokend.Store) {
 			{"FindClients", testFindClients},
 			{"FindAudit", testFindAudit},
 		}},
+		{"Import", []test{
+			{"Created", testImportCreated},
+			{"Exists", testImportExists},
+			{"Updated", testImportUpdated},
+			{"Taken", testImportTaken},
+			{"Concurrent", testImportConcurrent},
+		}},
 		{"Secret", []test{
 			{"CreatedOnce", testSecretCreatedOnce},
 			{"Concurrent", testSecretConcurrent},

@@ -64,7 +64,14 @@ var (
 
 // LoadContract returns the contract, loaded and validated once per process.
 func LoadContract() (*Contract, error) {
-	contractOnce.Do(func() { contract, contractErr = loadContract(httpapi.OpenAPI()) })
+	contractOnce.Do(func() {
+		// JSON Lines bodies (the admin API's import) are checked as text:
+		// each line is a record the server checks, and rejects on its own.
+		for _, mt := range []string{"application/x-ndjson", "application/jsonl"} {
+			openapi3filter.RegisterBodyDecoder(mt, openapi3filter.PlainBodyDecoder)
+		}
+		contract, contractErr = loadContract(httpapi.OpenAPI())
+	})
 	return contract, contractErr
 }
 

@@ -276,7 +276,9 @@ func (c *cli) commands() map[string]command {
 				return c.keyRotate(ctx, s, alg, prepublish)
 			},
 		},
-		"key reseal": c.keyReseal(),
+		"key reseal":  c.keyReseal(),
+		"user import": c.importCommand(),
+		"key export":  c.keyExportCommand(),
 	}
 	maps.Copy(cmds, c.manageCommands())
 	return cmds

@@ -31,6 +31,7 @@ Usage:
   tokend user delete NAME
   tokend user set NAME [--role R]... [--clear-roles] [--claim K=V]... [--claim-json K=JSON]... [--unset-claim K]... [--clear-claims]
   tokend user passwd NAME --password-stdin
+  tokend user import FILE [--format jsonl|csv] [--on-conflict fail|skip|update] [--dry-run] [--allow-weak-hashes] [--json]
   tokend client add NAME [--grant G]... [--scope S]... [--mode sandbox|production] [--public] [--access-ttl D] [--json]
   tokend client list [--json]
   tokend client rotate-secret ID [--overlap D] [--json]
@@ -42,6 +43,7 @@ Usage:
   tokend audit list [--since T] [--subject S] [--limit N] [--json]
   tokend key list [--json]
   tokend key rotate [--alg ES256|EdDSA|RS256|RS512] [--prepublish D]
+  tokend key export --format pem|jwk|jwks [--alg A] [--kid K]
   tokend key reseal [--old-master-key-file F] [--master-key-file F] [--remove-master-key]
   tokend backup --out FILE [--force] | --verify FILE
   tokend migrate [--dry-run]
