@@ -131,11 +131,32 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	sort.Strings(names)
 	for i, name := range names {
-		if err := s.applyMigration(ctx, i+1, name, len(names)); err != nil {
-			return err
+		// Processes opening a new file at once can find it locked while
+		// another turns it into a WAL database, which SQLite reports at
+		// once, without its busy timeout: try again for a while.
+		deadline := time.Now().Add(10 * time.Second)
+		for wait := 10 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+			err := s.applyMigration(ctx, i+1, name, len(names))
+			if err == nil {
+				break
+			}
+			if !busy(err) || time.Now().After(deadline) {
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(wait):
+			}
 		}
 	}
 	return nil
+}
+
+// busy reports whether err is SQLite's "database is locked".
+func busy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 func (s *Store) applyMigration(ctx context.Context, version int, name string, latest int) error {
