@@ -107,9 +107,9 @@ func (e *Engine) mint(p *Profile, u *tokend.User, client *tokend.ClientApp, scop
 		c.Subject = u.ID
 		c.Username = u.Username
 		c.Roles = u.Roles
-		if p.Dialect == DialectOAuth {
-			c.Extra = u.Claims // never over a claim tokend sets (token.Claims.MarshalJSON)
-		}
+		// A user's custom claims, in every kind of access token (never
+		// over a claim tokend sets: token.Claims.MarshalJSON).
+		c.Extra = u.Claims
 	} else if client != nil {
 		c.Subject = client.ID
 	}
