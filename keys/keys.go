@@ -78,30 +78,28 @@ type Key struct {
 	ActivatesAt time.Time
 	RetiredAt   time.Time
 
-	mu      sync.Mutex
-	signers map[string]jose.Signer // by JWS typ header
+	headers sync.Map // JWS typ -> encoded protected header (JWSHeader)
 }
 
-// Signer returns a JWS signer for this key that sets the typ and kid headers.
-func (k *Key) Signer(typ string) (jose.Signer, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if s, ok := k.signers[typ]; ok {
-		return s, nil
+// JWSHeader returns the protected header of a compact JWS signed by this
+// key with the given typ, base64url-encoded: {"alg":...,"kid":...,"typ":...}
+// (typ left out when empty), the bytes go-jose writes for the same key and
+// type. It is built once per typ and reused, so signing a token costs no
+// JSON work for its header.
+func (k *Key) JWSHeader(typ string) string {
+	if h, ok := k.headers.Load(typ); ok {
+		return h.(string)
 	}
-	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ))
-	s, err := jose.NewSigner(jose.SigningKey{
-		Algorithm: jose.SignatureAlgorithm(k.Alg),
-		Key:       jose.JSONWebKey{Key: k.Private, KeyID: k.ID, Algorithm: k.Alg},
-	}, opts)
+	raw, err := json.Marshal(struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid,omitempty"`
+		Typ string `json:"typ,omitempty"`
+	}{k.Alg, k.ID, typ})
 	if err != nil {
-		return nil, fmt.Errorf("signer for key %s: %w", k.ID, err)
+		panic(fmt.Sprintf("marshal JWS header: %v", err)) // three strings always marshal
 	}
-	if k.signers == nil {
-		k.signers = map[string]jose.Signer{}
-	}
-	k.signers[typ] = s
-	return s, nil
+	h, _ := k.headers.LoadOrStore(typ, base64.RawURLEncoding.EncodeToString(raw))
+	return h.(string)
 }
 
 // Ring is an immutable snapshot of the key ring. Keys of one algorithm

@@ -63,21 +63,14 @@ func NewID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Sign signs c with k, setting the typ header to typ.
+// Sign signs c with k, setting the typ header to typ, and returns the
+// compact JWS (jws.go).
 func Sign(k *keys.Key, typ string, c *Claims) (string, error) {
-	s, err := k.Signer(typ)
-	if err != nil {
-		return "", err
-	}
 	payload, err := json.Marshal(c)
 	if err != nil {
 		return "", fmt.Errorf("sign token: %w", err)
 	}
-	jws, err := s.Sign(payload)
-	if err != nil {
-		return "", fmt.Errorf("sign token: %w", err)
-	}
-	return jws.CompactSerialize()
+	return signCompact(k, typ, payload)
 }
 
 // MaxLen bounds the tokens Verify will parse at all.
