@@ -137,17 +137,24 @@ func (e *Engine) verifyRefreshJWT(raw string) (*token.Claims, error) {
 // token instead of failing; anything older, or the previous one after the
 // window, is taken as a stolen token and revokes the whole session.
 func (e *Engine) RefreshSession(ctx context.Context, p *Profile, client *tokend.ClientApp, sid string, counter int64, scope string) (*Issued, error) {
-	s, err := e.store.SessionByID(ctx, sid)
+	clientID := ""
+	if client != nil {
+		clientID = client.ID
+	}
+	// One store step reads the session and its user, rotates and records
+	// the refresh time, when the checks below will pass (tokend.RefreshStep).
+	step := tokend.RefreshStep{
+		SessionID: sid, Counter: counter, ClientID: clientID, Dialect: p.Dialect, Scopes: scopeTokens(scope),
+		Rotate: p.Rotate, Grace: e.cfg.RefreshGrace, At: e.now(),
+	}
+	st, err := e.store.StepRefresh(ctx, step)
 	if err != nil {
 		if tokend.ErrorCode(err) == tokend.ENOTFOUND {
 			return nil, errBadRefresh
 		}
 		return nil, fmt.Errorf("refresh: %w", err)
 	}
-	clientID := ""
-	if client != nil {
-		clientID = client.ID
-	}
+	s := st.Session
 	if s.ClientID != clientID || s.Dialect != p.Dialect {
 		return nil, &tokend.Error{Code: tokend.EINVALIDGRANT, Message: "refresh token was issued to another client"}
 	}
@@ -157,16 +164,13 @@ func (e *Engine) RefreshSession(ctx context.Context, p *Profile, client *tokend.
 			return nil, err
 		}
 	}
-	u, err := e.store.UserByID(ctx, s.UserID)
-	if err != nil && tokend.ErrorCode(err) != tokend.ENOTFOUND {
-		return nil, fmt.Errorf("refresh: %w", err)
-	}
+	u := st.User
 	if u == nil || u.Disabled || sessionPredates(u, s) {
 		return nil, errBadRefresh
 	}
 	next := counter
 	for attempt := 0; ; attempt++ {
-		now := e.now()
+		now := step.At
 		if !s.Live(now) {
 			return nil, errBadRefresh
 		}
@@ -174,17 +178,18 @@ func (e *Engine) RefreshSession(ctx context.Context, p *Profile, client *tokend.
 		case !p.Rotate && counter == s.Counter:
 			// Rotation off: the same token keeps working.
 		case counter == s.Counter:
-			moved, err := e.store.AdvanceSession(ctx, s.ID, counter, now)
-			if err != nil {
-				return nil, fmt.Errorf("refresh: %w", err)
-			}
-			if !moved {
+			if !st.Advanced {
 				if attempt >= 2 {
 					return nil, tokend.Errorf(tokend.EUNAVAILABLE, "refresh contention, retry")
 				}
 				// Another request rotated first: look again.
-				if s, err = e.store.SessionByID(ctx, sid); err != nil {
+				step.At = e.now()
+				if st, err = e.store.StepRefresh(ctx, step); err != nil {
 					return nil, fmt.Errorf("refresh: %w", err)
+				}
+				s, u = st.Session, st.User
+				if u == nil || u.Disabled || sessionPredates(u, s) {
+					return nil, errBadRefresh
 				}
 				continue
 			}
@@ -213,9 +218,6 @@ func (e *Engine) RefreshSession(ctx context.Context, p *Profile, client *tokend.
 	refresh, err := e.issueRefresh(p, s, u)
 	if err != nil {
 		return nil, err
-	}
-	if err := e.store.TouchRefresh(ctx, u.ID, e.now()); err != nil {
-		return nil, fmt.Errorf("refresh: %w", err)
 	}
 	e.countIssued(tokend.GrantRefreshToken, p.Dialect)
 	e.countActivity("refresh", p.Dialect)

@@ -1,0 +1,109 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/tokend/tokend"
+)
+
+// stepRefresh is the whole refresh step in one statement, so one round trip
+// and one commit (tokend.RefreshStep.Decide is the rule it spells):
+//
+//   - s reads the session (in the statement's snapshot);
+//   - u reads its user and locks the row (FOR NO KEY UPDATE, what an
+//     UPDATE takes), before any session row: DisableUser and
+//     SetUserPasswordEndSessions take the user's row and then the
+//     sessions', so the order is the same everywhere and no deadlock can
+//     form. Steps of one user queue on that lock as the last-refresh
+//     UPDATE made them queue before. Once it has the lock, u is the latest
+//     row, so a user disabled meanwhile is seen disabled;
+//   - ok holds when the session belongs to the client and dialect, holds
+//     every scope asked for, and the user is enabled and has not ended the
+//     session's credentials since it began;
+//   - adv is AdvanceSession's compare-and-swap, run only when ok: a
+//     concurrent step that moved the counter first makes it re-read the
+//     row (READ COMMITTED) and find the counter moved, so exactly one
+//     advances;
+//   - touch sets last_refresh_at when the engine will refresh: adv moved,
+//     or the generation presented is current (rotation off) or the previous
+//     one within the grace window.
+const stepRefresh = `
+WITH s AS (
+	SELECT ` + sessionColumns + ` FROM sessions WHERE id = $1
+), u AS (
+	SELECT ` + userColumns + ` FROM users WHERE id = (SELECT user_id FROM s) FOR NO KEY UPDATE
+), ok AS (
+	SELECT 1 FROM s, u
+	WHERE s.client_id = $2 AND s.dialect = $3 AND NOT u.disabled
+		AND (u.tokens_not_before IS NULL OR s.created_at >= u.tokens_not_before)
+		AND $9 AND $4::text[] <@ string_to_array(s.scope, ' ')
+), adv AS (
+	UPDATE sessions SET counter = counter + 1, rotated_at = $5
+	WHERE id = $1 AND $6 AND counter = $7 AND revoked_at IS NULL AND expires_at > $5
+		AND EXISTS (SELECT 1 FROM ok)
+	RETURNING 1
+), touch AS (
+	UPDATE users SET last_refresh_at = $5
+	WHERE id = (SELECT id FROM u) AND EXISTS (SELECT 1 FROM ok) AND (
+		EXISTS (SELECT 1 FROM adv) OR EXISTS (
+			SELECT 1 FROM s WHERE s.revoked_at IS NULL AND s.expires_at > $5 AND (
+				(NOT $6 AND s.counter = $7) OR
+				($6 AND $8::bigint > 0 AND s.counter = $7 + 1 AND s.rotated_at >= $5 - $8::bigint * interval '1 microsecond'))))
+	RETURNING 1
+)
+SELECT s.id, s.user_id, s.client_id, s.scope, s.dialect, s.counter, s.rotated_at, s.created_at, s.expires_at, s.revoked_at, s.revoke_reason,
+	u.id, u.username, u.password_hash, u.roles, u.client_id, u.disabled, u.created_at, u.last_login_at, u.last_refresh_at, u.tokens_not_before,
+	EXISTS (SELECT 1 FROM adv)
+FROM s LEFT JOIN u ON true`
+
+// StepRefresh runs the refresh step in one statement (stepRefresh).
+func (s *Store) StepRefresh(ctx context.Context, r tokend.RefreshStep) (*tokend.RefreshResult, error) {
+	const op = "refresh step"
+	if unstorable(r.SessionID) {
+		return nil, notFound(op)
+	}
+	// A client id, dialect or scope that PostgreSQL text cannot hold is no
+	// session's: the step reads, and changes nothing.
+	clientID, dialect, scopes, match := r.ClientID, r.Dialect, r.Scopes, true
+	if unstorable(clientID, dialect) || unstorable(scopes...) {
+		clientID, dialect, scopes, match = "", "", nil, false
+	}
+	if scopes == nil {
+		scopes = []string{}
+	}
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	var se tokend.Session
+	var revoked pgtype.Timestamptz
+	var uid, username, hash, uclient pgtype.Text
+	var roles []string
+	var disabled pgtype.Bool
+	var created, login, refresh, notBefore pgtype.Timestamptz
+	var advanced bool
+	err := s.pool.QueryRow(ctx, stepRefresh, r.SessionID, clientID, dialect, scopes, r.At, r.Rotate, r.Counter, r.Grace.Microseconds(), match).Scan(
+		&se.ID, &se.UserID, &se.ClientID, &se.Scope, &se.Dialect, &se.Counter, &se.RotatedAt, &se.CreatedAt, &se.ExpiresAt, &revoked, &se.RevokeReason,
+		&uid, &username, &hash, &roles, &uclient, &disabled, &created, &login, &refresh, &notBefore,
+		&advanced)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	se.RotatedAt, se.CreatedAt, se.ExpiresAt = se.RotatedAt.UTC(), se.CreatedAt.UTC(), se.ExpiresAt.UTC()
+	se.RevokedAt = fromOpt(revoked)
+	out := &tokend.RefreshResult{Session: &se, Advanced: advanced}
+	if advanced {
+		// The snapshot may predate the move of a concurrent step that
+		// lost; the one that advanced saw the counter at r.Counter.
+		se.Counter = r.Counter
+	}
+	if uid.Valid {
+		u := &tokend.User{
+			ID: uid.String, Username: username.String, PasswordHash: hash.String, Roles: fromList(roles),
+			ClientID: uclient.String, Disabled: disabled.Bool, CreatedAt: created.Time.UTC(),
+			LastLoginAt: fromOpt(login), LastRefreshAt: fromOpt(refresh), TokensNotBefore: fromOpt(notBefore),
+		}
+		out.User = u
+	}
+	return out, nil
+}
