@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,6 +25,11 @@ type ceilingSpec struct {
 	Kind   ceilingKind `json:"kind"`
 	Sample []byte      `json:"sample"`
 	Header http.Header `json:"header"`
+	// Auth is the Authorization header the scenario's requests carry: the
+	// ceiling checks the client credentials in it, as tokend does.
+	Auth string `json:"auth,omitempty"`
+	// Addr is where to listen (127.0.0.1:0 if empty).
+	Addr string `json:"addr,omitempty"`
 }
 
 // ceilingInfo is what the child answers, one JSON line on standard output.
@@ -37,7 +43,7 @@ type ceilingInfo struct {
 
 // startCeilingProcess starts the ceiling server in a child process; close
 // stops it.
-func startCeilingProcess(kind ceilingKind, sample []byte, header http.Header) (*ceiling, error) {
+func startCeilingProcess(spec ceilingSpec) (*ceiling, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("ceiling: %w", err)
@@ -66,7 +72,7 @@ func startCeilingProcess(kind ceilingKind, sample []byte, header http.Header) (*
 			<-done
 		}
 	}
-	if err := json.NewEncoder(in).Encode(ceilingSpec{Kind: kind, Sample: sample, Header: header}); err != nil {
+	if err := json.NewEncoder(in).Encode(spec); err != nil {
 		stop()
 		return nil, fmt.Errorf("ceiling: %w", err)
 	}
@@ -92,7 +98,7 @@ func ceilingChild(stdin io.Reader, stdout io.Writer) error {
 	if err := json.NewDecoder(stdin).Decode(&spec); err != nil {
 		return fmt.Errorf("ceiling child: %w", err)
 	}
-	c, err := startCeiling(spec.Kind, spec.Sample, spec.Header)
+	c, err := startCeiling(spec)
 	if err != nil {
 		return json.NewEncoder(stdout).Encode(ceilingInfo{Error: err.Error()})
 	}
@@ -101,5 +107,31 @@ func ceilingChild(stdin io.Reader, stdout io.Writer) error {
 		return err
 	}
 	io.Copy(io.Discard, stdin)
+	return nil
+}
+
+// serveCeiling serves the ceiling of cfg's one scenario on cfg.serveCeiling
+// until ctx ends, so that any load generator (wrk) can measure it beside
+// tokend: it sets the scenario up against tokend as a measurement would,
+// starts the ceiling like tokend's answer, and prints one JSON line: the
+// ceiling's URL, the token its introspection knows (for that scenario)
+// and what it does.
+func serveCeiling(ctx context.Context, cfg *config, stdout io.Writer) error {
+	s := cfg.list[0]
+	t := newTarget(cfg.base, 1, cfg.timeout)
+	defer t.close()
+	p, err := s.prepare(ctx, t, cfg.creds, 1)
+	if err != nil {
+		return fmt.Errorf("set up %s against %s: %w", s.name, cfg.base, err)
+	}
+	c, err := startCeiling(ceilingSpec{Kind: s.ceiling, Sample: p.sample, Header: p.sampleHeader, Auth: p.req.auth, Addr: cfg.serveCeiling})
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	if err := json.NewEncoder(stdout).Encode(ceilingInfo{URL: c.url, Token: c.token, TokenBytes: c.tokenBytes, Describe: c.describe}); err != nil {
+		return err
+	}
+	<-ctx.Done()
 	return nil
 }
