@@ -206,8 +206,12 @@ func (e *Engine) Introspect(ctx context.Context, client *tokend.ClientApp, raw s
 	if LooksLikeRefreshToken(raw) {
 		return e.introspectRefresh(ctx, client, raw)
 	}
-	if c, err := e.verifyRefreshJWT(raw); err == nil && c != nil {
-		return e.introspectRefresh(ctx, client, raw)
+	// A refresh JWT has typ JWT: an RFC 9068 access token is not parsed
+	// twice to learn it is none.
+	if token.MayHaveType(raw, token.TypeJWT) {
+		if c, err := e.verifyRefreshJWT(raw); err == nil && c != nil {
+			return e.introspectRefresh(ctx, client, raw)
+		}
 	}
 	c, err := e.checkAccess(ctx, raw)
 	if err != nil {

@@ -1,6 +1,7 @@
 package token
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -12,6 +13,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -133,4 +135,27 @@ func appendFixedRS(dst, der []byte, n int) ([]byte, error) {
 		dst = append(dst, v...)
 	}
 	return dst, nil
+}
+
+// MayHaveType reports whether the compact JWS raw may carry the typ
+// header typ (a plain string: no quote, no backslash). It is false only
+// when the protected header certainly holds no such string, and then a
+// full parse (Verify) would refuse raw for that type anyway: callers use
+// it to spare a parse that cannot succeed. Anything it cannot read plainly
+// (no dot, bad base64, an escape in the header, a long header) may.
+func MayHaveType(raw, typ string) bool {
+	dot := strings.IndexByte(raw, '.')
+	if dot < 0 || dot > 1024 {
+		return true
+	}
+	var buf [768]byte
+	n, err := b64.Decode(buf[:], []byte(raw[:dot]))
+	if err != nil {
+		return true
+	}
+	h := buf[:n]
+	if bytes.IndexByte(h, '\\') >= 0 {
+		return true // "\u004aWT" is JWT too
+	}
+	return bytes.Contains(h, []byte(`"`+typ+`"`))
 }

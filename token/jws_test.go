@@ -1,6 +1,7 @@
 package token_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -170,5 +171,35 @@ func TestSignRefusesMismatchedKey(t *testing.T) {
 		if raw, err := token.Sign(wrong, token.TypeAccess, claimSets(now)["client"]); err == nil {
 			t.Errorf("an ECDSA key signed as %q: %s", alg, raw)
 		}
+	}
+}
+
+func TestMayHaveType(t *testing.T) {
+	now := time.Now()
+	sk, _ := keys.Generate("ES256", now, now)
+	ring, _ := keys.NewRing([]*tokend.SigningKey{sk}, time.Hour, nil)
+	k, _ := ring.Signing("ES256", now)
+	access, _ := token.Sign(k, token.TypeAccess, claimSets(now)["client"])
+	refresh, _ := token.Sign(k, token.TypeJWT, claimSets(now)["refresh"])
+	enc := func(h string) string { return base64.RawURLEncoding.EncodeToString([]byte(h)) + ".e30.sig" }
+	for _, tc := range []struct {
+		name, raw string
+		want      bool
+	}{
+		{"an access token", access, false},
+		{"a refresh JWT", refresh, true},
+		{"typ escaped", enc(`{"alg":"ES256","typ":"\u004aWT"}`), true},
+		{"no typ", enc(`{"alg":"ES256"}`), false},
+		{"JWT elsewhere", enc(`{"alg":"ES256","kid":"JWT"}`), true},
+		{"bad base64", "!!!.e30.sig", true},
+		{"padded base64", base64.URLEncoding.EncodeToString([]byte(`{"typ":"JWT","x":1}`)) + ".e30.sig", true},
+		{"no dot", "abc", true},
+		{"a long header", enc(`{"typ":"at+jwt","x":"` + strings.Repeat("a", 2000) + `"}`), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := token.MayHaveType(tc.raw, token.TypeJWT); got != tc.want {
+				t.Errorf("MayHaveType = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
