@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -111,11 +112,21 @@ type Ring struct {
 	keys   []*Key // in line order within each algorithm
 	maxTTL time.Duration
 
-	mu        sync.Mutex
-	jwks      []byte
-	jwksETag  string
-	jwksUntil time.Time // jwks is valid until this instant
-	jwksFrom  time.Time
+	// jwks is the document last built, read without a lock by every
+	// request for it; mu only keeps two requests from building it at once.
+	jwks atomic.Pointer[jwksDoc]
+	mu   sync.Mutex
+}
+
+// jwksDoc is a built JWKS document, valid from from until until.
+type jwksDoc struct {
+	doc         []byte
+	etag        string
+	from, until time.Time
+}
+
+func (d *jwksDoc) validAt(now time.Time) bool {
+	return d != nil && !now.Before(d.from) && now.Before(d.until)
 }
 
 // NewRing parses stored keys (as ListKeys returns them: grouped by
@@ -221,10 +232,13 @@ func (r *Ring) Status(k *Key, now time.Time) string {
 // strong entity tag. The document is built once and reused until the set
 // changes.
 func (r *Ring) JWKS(now time.Time) (doc []byte, etag string) {
+	if d := r.jwks.Load(); d.validAt(now) {
+		return d.doc, d.etag
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.jwks != nil && !now.Before(r.jwksFrom) && now.Before(r.jwksUntil) {
-		return r.jwks, r.jwksETag
+	if d := r.jwks.Load(); d.validAt(now) {
+		return d.doc, d.etag
 	}
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
 	until := now.Add(time.Hour)
@@ -245,6 +259,7 @@ func (r *Ring) JWKS(now time.Time) (doc []byte, etag string) {
 		panic(fmt.Sprintf("marshal JWKS: %v", err)) // public keys always marshal
 	}
 	sum := sha256.Sum256(doc)
-	r.jwks, r.jwksETag, r.jwksFrom, r.jwksUntil = doc, `"`+base64.RawURLEncoding.EncodeToString(sum[:16])+`"`, now, until
-	return r.jwks, r.jwksETag
+	d := &jwksDoc{doc: doc, etag: `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`, from: now, until: until}
+	r.jwks.Store(d)
+	return d.doc, d.etag
 }

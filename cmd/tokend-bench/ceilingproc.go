@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime/debug"
 	"time"
 )
 
@@ -30,6 +31,23 @@ type ceilingSpec struct {
 	Auth string `json:"auth,omitempty"`
 	// Addr is where to listen (127.0.0.1:0 if empty).
 	Addr string `json:"addr,omitempty"`
+	// GCFloorMiB is the heap the ceiling's process may grow to before its
+	// collector runs (ceilingGCFloor).
+	GCFloorMiB int `json:"gc_floor_mib,omitempty"`
+}
+
+// ceilingGCFloor gives the ceiling's process the heap floor that tokend
+// serve has by default (--gc-floor 64): without it the ceiling, whose live
+// heap is a few hundred KiB, would collect every few milliseconds under
+// load, and tokend would measure faster than its own ceiling. The
+// ceiling's live heap never grows, so a fixed GOGC does what tokend's
+// floor does: Go's smallest heap goal (4 MiB at GOGC=100) scales with
+// GOGC. GOGC set in the environment wins.
+func ceilingGCFloor(mib int) {
+	if mib <= 0 || os.Getenv("GOGC") != "" {
+		return
+	}
+	debug.SetGCPercent(max(100, mib*100/4))
 }
 
 // ceilingInfo is what the child answers, one JSON line on standard output.
@@ -98,6 +116,7 @@ func ceilingChild(stdin io.Reader, stdout io.Writer) error {
 	if err := json.NewDecoder(stdin).Decode(&spec); err != nil {
 		return fmt.Errorf("ceiling child: %w", err)
 	}
+	ceilingGCFloor(spec.GCFloorMiB)
 	c, err := startCeiling(spec)
 	if err != nil {
 		return json.NewEncoder(stdout).Encode(ceilingInfo{Error: err.Error()})
@@ -124,6 +143,7 @@ func serveCeiling(ctx context.Context, cfg *config, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("set up %s against %s: %w", s.name, cfg.base, err)
 	}
+	ceilingGCFloor(cfg.ceilingGCFloor)
 	c, err := startCeiling(ceilingSpec{Kind: s.ceiling, Sample: p.sample, Header: p.sampleHeader, Auth: p.req.auth, Addr: cfg.serveCeiling})
 	if err != nil {
 		return err

@@ -63,6 +63,7 @@ type config struct {
 
 	ceilingInProcess bool
 	serveCeiling     string // -serve-ceiling: an address, or "" to measure
+	ceilingGCFloor   int    // MiB
 	json             bool
 	creds            creds
 	argon            argonParams
@@ -91,6 +92,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.ceiling, "ceiling", true, "also measure the in-process ceiling and print tokend's figures as a ratio of it")
 	fs.BoolVar(&c.json, "json", false, "print one JSON object per scenario")
 	fs.BoolVar(&c.ceilingInProcess, "ceiling-in-process", false, "run the ceiling server inside this process instead of a process of its own (as tokend is)")
+	fs.IntVar(&c.ceilingGCFloor, "ceiling-gc-floor", 64, "MiB the ceiling's heap may grow to before its collector runs, as tokend serve's --gc-floor (0: Go's default; GOGC in the environment wins)")
 	fs.StringVar(&c.serveCeiling, "serve-ceiling", "", "instead of measuring, serve the ceiling of the one -scenario named on this address (e.g. 127.0.0.1:0) for another load generator such as wrk; prints one JSON line (url, and the token to introspect) and serves until interrupted")
 	fs.IntVar(&c.repeat, "repeat", 1, "measure tokend and the ceiling this many times, alternately, and report the run with the median ratio (for noisy machines)")
 	fs.StringVar(&c.creds.clientID, "client-id", "", "confidential client id (client_credentials, introspect, taiki)")
@@ -119,6 +121,9 @@ func (c *config) validate() error {
 		errs = append(errs, fmt.Errorf("-url %q: no query, fragment or user info", c.url))
 	default:
 		c.base = strings.TrimSuffix(u.String(), "/")
+	}
+	if c.ceilingGCFloor < 0 || c.ceilingGCFloor > 1<<20 {
+		errs = append(errs, fmt.Errorf("-ceiling-gc-floor %d: want 0 to %d MiB", c.ceilingGCFloor, 1<<20))
 	}
 	if c.c < 1 || c.c > maxConcurrency {
 		errs = append(errs, fmt.Errorf("-c %d: want 1 to %d", c.c, maxConcurrency))
@@ -320,7 +325,7 @@ func (b *bench) scenario(ctx context.Context, s *scenario) *report {
 	if cfg.ceilingInProcess {
 		start = startCeiling
 	}
-	ceil, err := start(ceilingSpec{Kind: s.ceiling, Sample: p.sample, Header: p.sampleHeader, Auth: p.req.auth})
+	ceil, err := start(ceilingSpec{Kind: s.ceiling, Sample: p.sample, Header: p.sampleHeader, Auth: p.req.auth, GCFloorMiB: cfg.ceilingGCFloor})
 	if err != nil {
 		rep.CeilingError = err.Error()
 		return rep
