@@ -28,6 +28,9 @@
 #                       schema (search_path=...)
 #   BENCH_REPEAT=1      measure tokend and the ceiling N times alternately
 #                       and report the median ratio (-repeat)
+#   BENCH_TOKEND=       a tokend binary to measure instead of building this
+#                       tree's (e.g. one built from an older commit, to
+#                       compare before and after with the same load tools)
 # With the defaults it takes about 3.5 minutes (9 scenarios, each measured
 # against tokend and against the ceiling).
 set -euo pipefail
@@ -73,7 +76,12 @@ if [[ $tool != tokend-bench ]] && ! command -v wrk >/dev/null; then
 fi
 
 say "building tokend and tokend-bench..."
-(cd "$root" && go build -o "$tmp/tokend" ./cmd/tokend && go build -o "$tmp/tokend-bench" ./cmd/tokend-bench)
+if [[ -n ${BENCH_TOKEND:-} ]]; then
+	cp "$BENCH_TOKEND" "$tmp/tokend"
+else
+	(cd "$root" && go build -o "$tmp/tokend" ./cmd/tokend)
+fi
+(cd "$root" && go build -o "$tmp/tokend-bench" ./cmd/tokend-bench)
 say "built in ${SECONDS}s"
 
 db="${BENCH_DB:-sqlite:$tmp/tokend.db}"
@@ -147,7 +155,11 @@ done
 echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo | head -n1), $(uname -sr)"
 echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) before the run; other work on the machine skews every figure"
 echo "go:      $(go version)"
-echo "tokend:  $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$root" && git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
+if [[ -n ${BENCH_TOKEND:-} ]]; then
+	echo "tokend:  $BENCH_TOKEND (load tools from $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown))"
+else
+	echo "tokend:  $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$root" && git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
+fi
 if [[ -n ${BENCH_DB:-} ]]; then echo "store:   BENCH_DB (${BENCH_DB%%:*})"; else echo "store:   SQLite (a fresh file)"; fi
 echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "command: BENCH_TOOL=$tool BENCH_C=$c BENCH_D=$d BENCH_WARMUP=$warmup BENCH_SCENARIO=$scenario BENCH_REPEAT=$repeat bench/run.sh"
