@@ -187,8 +187,9 @@ type Store interface {
 	// reads the session and its user, advances the counter and sets the
 	// user's LastRefreshAt to r.At as r.Decide says, and returns what it
 	// read and whether it advanced (ENOTFOUND for an unknown session). It
-	// is one round trip where the store allows, and takes the user's row
-	// before the session's, as DisableUser does.
+	// is one round trip where the store allows, and never waits for the
+	// user's row: when another transaction is writing it (a concurrent
+	// refresh of the same user), the touch is left to that one.
 	StepRefresh(ctx context.Context, r RefreshStep) (*RefreshResult, error)
 
 	// RevokeToken denies the access token with this jti until it expires

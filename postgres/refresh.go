@@ -11,29 +11,33 @@ import (
 // stepRefresh is the whole refresh step in one statement, so one round trip
 // and one commit (tokend.RefreshStep.Decide is the rule it spells):
 //
-//   - s reads the session (in the statement's snapshot);
-//   - u reads its user and locks the row (FOR NO KEY UPDATE, what an
-//     UPDATE takes), before any session row: DisableUser and
-//     SetUserPasswordEndSessions take the user's row and then the
-//     sessions', so the order is the same everywhere and no deadlock can
-//     form. Steps of one user queue on that lock as the last-refresh
-//     UPDATE made them queue before. Once it has the lock, u is the latest
-//     row, so a user disabled meanwhile is seen disabled;
+//   - s reads the session and u its user, in the statement's snapshot, as
+//     SessionByID and UserByID did;
 //   - ok holds when the session belongs to the client and dialect, holds
 //     every scope asked for, and the user is enabled and has not ended the
 //     session's credentials since it began;
 //   - adv is AdvanceSession's compare-and-swap, run only when ok: a
 //     concurrent step that moved the counter first makes it re-read the
 //     row (READ COMMITTED) and find the counter moved, so exactly one
-//     advances;
-//   - touch sets last_refresh_at when the engine will refresh: adv moved,
-//     or the generation presented is current (rotation off) or the previous
-//     one within the grace window.
+//     advances. A user disabled, or whose password changed, after the
+//     snapshot has had the session revoked in the same transaction: adv
+//     finds it revoked, or that transaction waits for this one and revokes
+//     the session after it, as with the separate statements before;
+//   - touch sets last_refresh_at when the engine will refresh (adv moved,
+//     or the generation presented is current with rotation off, or the
+//     previous one within the grace window), unless another transaction
+//     holds the user's row: SKIP LOCKED. A refresh of the same user
+//     writing it at the same moment leaves a time within that moment,
+//     and no step ever waits for the user's row. Waiting for it made
+//     every refresh of one user queue behind the last one's commit, and
+//     taking it after the session's row would close a deadlock with
+//     DisableUser and SetUserPasswordEndSessions, which take the user's
+//     row first.
 const stepRefresh = `
 WITH s AS (
 	SELECT ` + sessionColumns + ` FROM sessions WHERE id = $1
 ), u AS (
-	SELECT ` + userColumns + ` FROM users WHERE id = (SELECT user_id FROM s) FOR NO KEY UPDATE
+	SELECT ` + userColumns + ` FROM users WHERE id = (SELECT user_id FROM s)
 ), ok AS (
 	SELECT 1 FROM s, u
 	WHERE s.client_id = $2 AND s.dialect = $3 AND NOT u.disabled
@@ -46,11 +50,14 @@ WITH s AS (
 	RETURNING 1
 ), touch AS (
 	UPDATE users SET last_refresh_at = $5
-	WHERE id = (SELECT id FROM u) AND EXISTS (SELECT 1 FROM ok) AND (
-		EXISTS (SELECT 1 FROM adv) OR EXISTS (
-			SELECT 1 FROM s WHERE s.revoked_at IS NULL AND s.expires_at > $5 AND (
-				(NOT $6 AND s.counter = $7) OR
-				($6 AND $8::bigint > 0 AND s.counter = $7 + 1 AND s.rotated_at >= $5 - $8::bigint * interval '1 microsecond'))))
+	WHERE id = (
+		SELECT users.id FROM users
+		WHERE users.id = (SELECT id FROM u) AND EXISTS (SELECT 1 FROM ok) AND (
+			EXISTS (SELECT 1 FROM adv) OR EXISTS (
+				SELECT 1 FROM s WHERE s.revoked_at IS NULL AND s.expires_at > $5 AND (
+					(NOT $6 AND s.counter = $7) OR
+					($6 AND $8::bigint > 0 AND s.counter = $7 + 1 AND s.rotated_at >= $5 - $8::bigint * interval '1 microsecond'))))
+		FOR NO KEY UPDATE OF users SKIP LOCKED)
 	RETURNING 1
 )
 SELECT s.id, s.user_id, s.client_id, s.scope, s.dialect, s.counter, s.rotated_at, s.created_at, s.expires_at, s.revoked_at, s.revoke_reason,
