@@ -32,36 +32,45 @@ import (
 // token go-jose would write for the same key, typ and claims (TestSignMatchesGoJose);
 // verification still goes through go-jose's parser (Verify).
 
-// bufPool holds the buffers tokens are assembled in.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+// buffers are what a token is assembled in: the claims' JSON, then the
+// compact form. Pooled, so that signing allocates only the token itself.
+type buffers struct{ claims, token []byte }
+
+var bufPool = sync.Pool{New: func() any { return &buffers{make([]byte, 0, 512), make([]byte, 0, 1024)} }}
 
 var b64 = base64.RawURLEncoding
 
-// signCompact returns header.payload.signature for payload signed by k.
-func signCompact(k *keys.Key, typ string, payload []byte) (string, error) {
-	bp := bufPool.Get().(*[]byte)
-	buf := append((*bp)[:0], k.JWSHeader(typ)...)
+// signClaims returns c signed by k as a compact JWS.
+func signClaims(k *keys.Key, typ string, c *Claims) (string, error) {
+	bufs := bufPool.Get().(*buffers)
+	defer putBufs(bufs)
+	bufs.claims = appendClaims(bufs.claims[:0], c)
+	return signCompact(k, typ, bufs.claims, bufs)
+}
+
+// signCompact returns header.payload.signature for payload signed by k,
+// assembled in bufs.token.
+func signCompact(k *keys.Key, typ string, payload []byte, bufs *buffers) (string, error) {
+	buf := append(bufs.token[:0], k.JWSHeader(typ)...)
 	buf = append(buf, '.')
 	buf = b64.AppendEncode(buf, payload)
 	var sigBuf [512]byte // an RSA-4096 signature; P-256 and Ed25519 take 64
 	sig, err := signature(k, buf, sigBuf[:0])
+	bufs.token = buf
 	if err != nil {
-		putBuf(bp, buf)
 		return "", fmt.Errorf("sign token with key %s: %w", k.ID, err)
 	}
 	buf = append(buf, '.')
 	buf = b64.AppendEncode(buf, sig)
-	out := string(buf)
-	putBuf(bp, buf)
-	return out, nil
+	bufs.token = buf
+	return string(buf), nil
 }
 
-func putBuf(bp *[]byte, buf []byte) {
-	if cap(buf) > 64<<10 {
-		return // an outsized token: let it go rather than pin its buffer
+func putBufs(bufs *buffers) {
+	if cap(bufs.claims) > 64<<10 || cap(bufs.token) > 64<<10 {
+		return // an outsized token: let it go rather than pin its buffers
 	}
-	*bp = buf[:0]
-	bufPool.Put(bp)
+	bufPool.Put(bufs)
 }
 
 var errKeyType = errors.New("key type does not match its algorithm")

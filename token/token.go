@@ -64,13 +64,10 @@ func NewID() string {
 }
 
 // Sign signs c with k, setting the typ header to typ, and returns the
-// compact JWS (jws.go).
+// compact JWS (jws.go): the claims as json.Marshal writes them
+// (claimsjson.go).
 func Sign(k *keys.Key, typ string, c *Claims) (string, error) {
-	payload, err := json.Marshal(c)
-	if err != nil {
-		return "", fmt.Errorf("sign token: %w", err)
-	}
-	return signCompact(k, typ, payload)
+	return signClaims(k, typ, c)
 }
 
 // MaxLen bounds the tokens Verify will parse at all.
