@@ -193,6 +193,14 @@ type Store interface {
 	// It reports false when another request moved it first.
 	AdvanceSession(ctx context.Context, id string, from int64, at time.Time) (bool, error)
 	RevokeSession(ctx context.Context, id string, at time.Time, reason string) error
+	// StepRefresh runs one refresh of session r.SessionID atomically: it
+	// reads the session and its user, advances the counter and sets the
+	// user's LastRefreshAt to r.At as r.Decide says, and returns what it
+	// read and whether it advanced (ENOTFOUND for an unknown session). It
+	// is one round trip where the store allows, and never waits for the
+	// user's row: when another transaction is writing it (a concurrent
+	// refresh of the same user), the touch is left to that one.
+	StepRefresh(ctx context.Context, r RefreshStep) (*RefreshResult, error)
 
 	// RevokeToken denies the access token with this jti until it expires
 	// (and records a ChangeToken when it was not revoked yet).

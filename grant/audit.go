@@ -79,6 +79,7 @@ type Auditor struct {
 
 	mu     sync.Mutex
 	queue  []queued // waiting, within maxBytes
+	spare  []queued // the queue written last time, emptied, to be the next queue
 	lane   []queued // security events that found the queue full
 	bytes  int      // of queue and of the batches being written from it
 	groups map[groupKey]*group
@@ -352,37 +353,58 @@ func (a *Auditor) Run(ctx context.Context, interval time.Duration) {
 // writeOut writes what is queued, the reserved lane first, with the
 // repeats of the merge windows that are over (of all, if all). The bytes
 // of an event stay counted until its batch is written, so that a slow
-// store cannot make the auditor hold more than maxBytes.
+// store cannot make the auditor hold more than maxBytes. Under the lock it
+// only swaps slices: the queue is handed over whole and replaced by the
+// one written last time, emptied, so that Record neither waits for a copy
+// of the queue nor grows a fresh one from nothing after every write.
 func (a *Auditor) writeOut(all bool) {
 	a.mu.Lock()
 	urgent := a.closeGroups(a.now(), all)
-	pending := append(a.lane, a.queue...)
-	a.lane, a.queue = nil, nil
+	lane, queue := a.lane, a.queue
+	a.lane, a.queue, a.spare = nil, a.spare, nil
 	a.mu.Unlock()
+	var late []queued
 	for _, e := range urgent {
-		pending = append(pending, queued{e, 0})
+		late = append(late, queued{e, 0})
 	}
-	batch := make([]tokend.AuditEvent, 0, min(len(pending), auditBatchMax))
-	for len(pending) > 0 {
-		n, size := min(len(pending), auditBatchMax), 0
-		batch = batch[:0]
-		for _, q := range pending[:n] {
-			batch = append(batch, q.ev)
-			size += q.size
-		}
+	batch := make([]tokend.AuditEvent, 0, min(len(lane)+len(queue)+len(late), auditBatchMax))
+	size := 0
+	write := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := a.store.AppendAudit(ctx, batch); err != nil {
 			a.lost(batch, err)
 		}
 		cancel()
-		clear(pending[:n]) // let the strings go
-		clear(batch)
-		pending = pending[n:]
+		clear(batch) // let the strings go
+		batch = batch[:0]
 		a.mu.Lock()
 		a.bytes -= size
 		a.mu.Unlock()
+		size = 0
+	}
+	for _, part := range [][]queued{lane, queue, late} {
+		for _, q := range part {
+			batch = append(batch, q.ev)
+			size += q.size
+			if len(batch) == auditBatchMax {
+				write()
+			}
+		}
+	}
+	if len(batch) > 0 {
+		write()
+	}
+	clear(queue)
+	if cap(queue) <= maxSpareQueue {
+		a.mu.Lock()
+		a.spare = queue[:0]
+		a.mu.Unlock()
 	}
 }
+
+// maxSpareQueue bounds the queue kept for reuse (in events), so that a
+// burst does not pin its memory for good.
+const maxSpareQueue = 16384
 
 // Flush writes everything queued so far, merged repeats included, and
 // returns when it is stored (or ctx ends). For tests and shutdown.

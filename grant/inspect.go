@@ -236,8 +236,13 @@ func (e *Engine) Introspect(ctx context.Context, client *tokend.ClientApp, raw s
 	if LooksLikeRefreshToken(raw) {
 		return e.introspectRefresh(ctx, client, raw, tr)
 	}
-	if c, err := e.verifyRefreshJWT(raw, tr); err == nil && c != nil {
-		return e.introspectRefresh(ctx, client, raw, tr)
+	// A refresh JWT has typ JWT (so has one a dialect signs with its
+	// shared key): an RFC 9068 access token is not parsed twice to learn
+	// it is none.
+	if token.MayHaveType(raw, token.TypeJWT) {
+		if c, err := e.verifyRefreshJWT(raw, tr); err == nil && c != nil {
+			return e.introspectRefresh(ctx, client, raw, tr)
+		}
 	}
 	c, err := e.checkAccess(ctx, raw, tr)
 	if err != nil {

@@ -141,17 +141,24 @@ func (e *Engine) verifyRefreshJWT(raw string, tr trust) (*token.Claims, error) {
 // token instead of failing; anything older, or the previous one after the
 // window, is taken as a stolen token and revokes the whole session.
 func (e *Engine) RefreshSession(ctx context.Context, p *Profile, client *tokend.ClientApp, sid string, counter int64, scope string) (*Issued, error) {
-	s, err := e.store.SessionByID(ctx, sid)
+	clientID := ""
+	if client != nil {
+		clientID = client.ID
+	}
+	// One store step reads the session and its user, rotates and records
+	// the refresh time, when the checks below will pass (tokend.RefreshStep).
+	step := tokend.RefreshStep{
+		SessionID: sid, Counter: counter, ClientID: clientID, Dialect: p.Dialect, Scopes: scopeTokens(scope),
+		Rotate: p.Rotate, Grace: e.cfg.RefreshGrace, At: e.now(),
+	}
+	st, err := e.store.StepRefresh(ctx, step)
 	if err != nil {
 		if tokend.ErrorCode(err) == tokend.ENOTFOUND {
 			return nil, errBadRefresh
 		}
 		return nil, fmt.Errorf("refresh: %w", err)
 	}
-	clientID := ""
-	if client != nil {
-		clientID = client.ID
-	}
+	s := st.Session
 	if s.ClientID != clientID || s.Dialect != p.Dialect {
 		return nil, &tokend.Error{Code: tokend.EINVALIDGRANT, Message: "refresh token was issued to another client"}
 	}
@@ -161,19 +168,13 @@ func (e *Engine) RefreshSession(ctx context.Context, p *Profile, client *tokend.
 			return nil, err
 		}
 	}
-	u, err := e.store.UserByID(ctx, s.UserID)
-	if err != nil && tokend.ErrorCode(err) != tokend.ENOTFOUND {
-		return nil, fmt.Errorf("refresh: %w", err)
-	}
-	switch {
-	case u == nil:
-		return nil, errBadRefresh
-	case !s.RevokedAt.IsZero() || u.Disabled || sessionPredates(u, s):
-		return nil, errRevokedRefresh
+	u := st.User
+	if err := refreshable(s, u); err != nil {
+		return nil, err
 	}
 	next := counter
 	for attempt := 0; ; attempt++ {
-		now := e.now()
+		now := step.At
 		switch {
 		case !s.RevokedAt.IsZero():
 			return nil, errRevokedRefresh // revoked by a concurrent request
@@ -184,17 +185,18 @@ func (e *Engine) RefreshSession(ctx context.Context, p *Profile, client *tokend.
 		case !p.Rotate && counter == s.Counter:
 			// Rotation off: the same token keeps working.
 		case counter == s.Counter:
-			moved, err := e.store.AdvanceSession(ctx, s.ID, counter, now)
-			if err != nil {
-				return nil, fmt.Errorf("refresh: %w", err)
-			}
-			if !moved {
+			if !st.Advanced {
 				if attempt >= 2 {
 					return nil, tokend.Errorf(tokend.EUNAVAILABLE, "refresh contention, retry")
 				}
 				// Another request rotated first: look again.
-				if s, err = e.store.SessionByID(ctx, sid); err != nil {
+				step.At = e.now()
+				if st, err = e.store.StepRefresh(ctx, step); err != nil {
 					return nil, fmt.Errorf("refresh: %w", err)
+				}
+				s, u = st.Session, st.User
+				if err := refreshable(s, u); err != nil {
+					return nil, err
 				}
 				continue
 			}
@@ -224,9 +226,6 @@ func (e *Engine) RefreshSession(ctx context.Context, p *Profile, client *tokend.
 	if err != nil {
 		return nil, err
 	}
-	if err := e.store.TouchRefresh(ctx, u.ID, e.now()); err != nil {
-		return nil, fmt.Errorf("refresh: %w", err)
-	}
 	e.countIssued(tokend.GrantRefreshToken, p.Dialect)
 	e.countActivity("refresh", p.Dialect)
 	e.audit(ctx, "token.refreshed", u.ID, s.ClientID, "success", "session="+s.ID+" jti="+c.ID)
@@ -235,4 +234,18 @@ func (e *Engine) RefreshSession(ctx context.Context, p *Profile, client *tokend.
 		RefreshToken: refresh,
 		Scope:        granted, User: u, Client: client, Session: s,
 	}, nil
+}
+
+// refreshable refuses a refresh of session s of user u (nil if gone) that
+// the user's state forbids: a user gone, or a session revoked, of a
+// disabled user, or begun before the user's credentials changed
+// (TokensNotBefore).
+func refreshable(s *tokend.Session, u *tokend.User) error {
+	switch {
+	case u == nil:
+		return errBadRefresh
+	case !s.RevokedAt.IsZero() || u.Disabled || sessionPredates(u, s):
+		return errRevokedRefresh
+	}
+	return nil
 }

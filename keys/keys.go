@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -78,30 +79,34 @@ type Key struct {
 	ActivatesAt time.Time
 	RetiredAt   time.Time
 
-	mu      sync.Mutex
-	signers map[string]jose.Signer // by JWS typ header
+	headers sync.Map // JWS typ -> encoded protected header (JWSHeader)
 }
 
-// Signer returns a JWS signer for this key that sets the typ and kid headers.
-func (k *Key) Signer(typ string) (jose.Signer, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if s, ok := k.signers[typ]; ok {
-		return s, nil
+// JWSHeader returns the protected header of a compact JWS signed by this
+// key with the given typ, base64url-encoded: {"alg":...,"kid":...,"typ":...}
+// (typ left out when empty), the bytes go-jose writes for the same key and
+// type. It is built once per typ and reused, so signing a token costs no
+// JSON work for its header.
+func (k *Key) JWSHeader(typ string) string {
+	return jwsHeader(&k.headers, k.Alg, k.ID, typ)
+}
+
+// jwsHeader returns the encoded header for alg, kid and typ from cache,
+// building and storing it the first time.
+func jwsHeader(cache *sync.Map, alg, kid, typ string) string {
+	if h, ok := cache.Load(typ); ok {
+		return h.(string)
 	}
-	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ))
-	s, err := jose.NewSigner(jose.SigningKey{
-		Algorithm: jose.SignatureAlgorithm(k.Alg),
-		Key:       jose.JSONWebKey{Key: k.Private, KeyID: k.ID, Algorithm: k.Alg},
-	}, opts)
+	raw, err := json.Marshal(struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid,omitempty"`
+		Typ string `json:"typ,omitempty"`
+	}{alg, kid, typ})
 	if err != nil {
-		return nil, fmt.Errorf("signer for key %s: %w", k.ID, err)
+		panic(fmt.Sprintf("marshal JWS header: %v", err)) // three strings always marshal
 	}
-	if k.signers == nil {
-		k.signers = map[string]jose.Signer{}
-	}
-	k.signers[typ] = s
-	return s, nil
+	h, _ := cache.LoadOrStore(typ, base64.RawURLEncoding.EncodeToString(raw))
+	return h.(string)
 }
 
 // Ring is an immutable snapshot of the key ring. Keys of one algorithm
@@ -113,11 +118,21 @@ type Ring struct {
 	keys   []*Key // in line order within each algorithm
 	maxTTL time.Duration
 
-	mu        sync.Mutex
-	jwks      []byte
-	jwksETag  string
-	jwksUntil time.Time // jwks is valid until this instant
-	jwksFrom  time.Time
+	// jwks is the document last built, read without a lock by every
+	// request for it; mu only keeps two requests from building it at once.
+	jwks atomic.Pointer[jwksDoc]
+	mu   sync.Mutex
+}
+
+// jwksDoc is a built JWKS document, valid from from until until.
+type jwksDoc struct {
+	doc         []byte
+	etag        string
+	from, until time.Time
+}
+
+func (d *jwksDoc) validAt(now time.Time) bool {
+	return d != nil && !now.Before(d.from) && now.Before(d.until)
 }
 
 // NewRing parses stored keys (as ListKeys returns them: grouped by
@@ -223,10 +238,13 @@ func (r *Ring) Status(k *Key, now time.Time) string {
 // strong entity tag. The document is built once and reused until the set
 // changes.
 func (r *Ring) JWKS(now time.Time) (doc []byte, etag string) {
+	if d := r.jwks.Load(); d.validAt(now) {
+		return d.doc, d.etag
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.jwks != nil && !now.Before(r.jwksFrom) && now.Before(r.jwksUntil) {
-		return r.jwks, r.jwksETag
+	if d := r.jwks.Load(); d.validAt(now) {
+		return d.doc, d.etag
 	}
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
 	until := now.Add(time.Hour)
@@ -247,6 +265,7 @@ func (r *Ring) JWKS(now time.Time) (doc []byte, etag string) {
 		panic(fmt.Sprintf("marshal JWKS: %v", err)) // public keys always marshal
 	}
 	sum := sha256.Sum256(doc)
-	r.jwks, r.jwksETag, r.jwksFrom, r.jwksUntil = doc, `"`+base64.RawURLEncoding.EncodeToString(sum[:16])+`"`, now, until
-	return r.jwks, r.jwksETag
+	d := &jwksDoc{doc: doc, etag: `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`, from: now, until: until}
+	r.jwks.Store(d)
+	return d.doc, d.etag
 }

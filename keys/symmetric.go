@@ -3,11 +3,13 @@ package keys
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"os"
 	"slices"
@@ -51,6 +53,32 @@ type Symmetric struct {
 
 	mu      sync.Mutex
 	signers map[string]jose.Signer // by JWS typ header
+
+	headers sync.Map // JWS typ -> encoded protected header (JWSHeader)
+}
+
+// JWSHeader returns the protected header of a compact JWS signed by this
+// key with the given typ, base64url-encoded: the bytes go-jose writes for
+// the Signer of the same typ (alg, kid, typ, in that order).
+func (k *Symmetric) JWSHeader(typ string) string { return jwsHeader(&k.headers, k.Alg, k.ID, typ) }
+
+// AppendMAC appends to dst the HMAC of input (a JWS signing input) by the
+// key's algorithm (RFC 7518 §3.2).
+func (k *Symmetric) AppendMAC(dst, input []byte) ([]byte, error) {
+	var h func() hash.Hash
+	switch k.Alg {
+	case "HS256":
+		h = sha256.New
+	case "HS384":
+		h = sha512.New384
+	case "HS512":
+		h = sha512.New
+	default:
+		return nil, fmt.Errorf("%s key %s: unsupported algorithm %q", k.Owner, k.ID, k.Alg)
+	}
+	m := hmac.New(h, k.secret)
+	m.Write(input)
+	return m.Sum(dst), nil
 }
 
 // NewSymmetric makes owner's key for alg (HS256, HS384 or HS512) from

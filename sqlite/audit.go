@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"time"
 
 	"github.com/tokend/tokend"
@@ -10,23 +11,55 @@ import (
 
 // The audit trail.
 
+// auditRowsPerInsert is how many events one INSERT statement writes:
+// SQLite's cost per statement (binding, the virtual machine's start,
+// database/sql's bookkeeping) is then paid once for that many rows.
+const auditRowsPerInsert = 64
+
+// auditValuesPerRow is how many values one audit row binds.
+const auditValuesPerRow = 10
+
+const auditInsertRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+var (
+	auditInsertOne  = `INSERT INTO audit (at, event, subject, client_id, dialect, ip, outcome, detail, count, actor) VALUES ` + auditInsertRow
+	auditInsertMany = auditInsertOne + strings.Repeat(", "+auditInsertRow, auditRowsPerInsert-1)
+)
+
 // AppendAudit stores events in one transaction, each capped
-// (tokend.AuditEvent.Capped) whoever produced it.
+// (tokend.AuditEvent.Capped) whoever produced it, auditRowsPerInsert rows
+// per statement.
 func (s *Store) AppendAudit(ctx context.Context, events []tokend.AuditEvent) error {
 	if len(events) == 0 {
 		return nil
 	}
-	return s.inTx(ctx, "append audit", func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit (at, event, subject, client_id, dialect, ip, outcome, detail, count, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return wrap("append audit", err)
-		}
-		defer stmt.Close()
-		for _, e := range events {
-			e = e.Capped()
-			if _, err := stmt.ExecContext(ctx, micro(e.At), e.Event, e.Subject, e.ClientID, e.Dialect, e.IP, e.Outcome, e.Detail, e.Count, e.Actor); err != nil {
-				return wrap("append audit", err)
+	const op = "append audit"
+	// Prepared on the writer before the transaction takes its one connection.
+	one, err := prepared(ctx, s.w, &s.wStmts, auditInsertOne)
+	if err != nil {
+		return wrap(op, err)
+	}
+	many, err := prepared(ctx, s.w, &s.wStmts, auditInsertMany)
+	if err != nil {
+		return wrap(op, err)
+	}
+	return s.inTx(ctx, op, func(tx *sql.Tx) error {
+		txOne, txMany := tx.StmtContext(ctx, one), tx.StmtContext(ctx, many)
+		args := make([]any, 0, auditValuesPerRow*min(len(events), auditRowsPerInsert))
+		for len(events) > 0 {
+			n, st := 1, txOne
+			if len(events) >= auditRowsPerInsert {
+				n, st = auditRowsPerInsert, txMany
 			}
+			args = args[:0]
+			for _, e := range events[:n] {
+				e = e.Capped()
+				args = append(args, micro(e.At), e.Event, e.Subject, e.ClientID, e.Dialect, e.IP, e.Outcome, e.Detail, e.Count, e.Actor)
+			}
+			if _, err := st.ExecContext(ctx, args...); err != nil {
+				return wrap(op, err)
+			}
+			events = events[n:]
 		}
 		return nil
 	})

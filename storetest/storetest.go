@@ -75,6 +75,11 @@ func Run(t *testing.T, open func(t *testing.T) tokend.Store) {
 			{"ConcurrentAdvance", testSessionConcurrentAdvance},
 			{"Revoke", testSessionRevoke},
 		}},
+		{"RefreshStep", []test{
+			{"Rule", testRefreshStepRule},
+			{"Concurrent", testRefreshStepConcurrent},
+			{"BesidePasswordChange", testRefreshStepBesidePasswordChange},
+		}},
 		{"RevokedTokens", []test{
 			{"Revoke", testTokenRevoke},
 			{"Listing", testRevokedListing},

@@ -85,11 +85,20 @@ func (c *Claims) MarshalJSON() ([]byte, error) {
 	if err != nil || len(c.Extra) == 0 {
 		return b, err
 	}
-	names := make([]string, 0, len(c.Extra))
-	for k := range c.Extra {
+	return appendExtra(b, c.Extra)
+}
+
+// appendExtra appends to the JSON object b the claims of extra that are
+// not Reserved, in the order of their names.
+func appendExtra(b []byte, extra map[string]any) ([]byte, error) {
+	names := make([]string, 0, len(extra))
+	for k := range extra {
 		if !Reserved(k) {
 			names = append(names, k)
 		}
+	}
+	if len(names) == 0 {
+		return b, nil
 	}
 	slices.Sort(names)
 	b = b[:len(b)-1] // the closing brace; the object always has exp, iat and jti
@@ -98,7 +107,7 @@ func (c *Claims) MarshalJSON() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		v, err := json.Marshal(c.Extra[k])
+		v, err := json.Marshal(extra[k])
 		if err != nil {
 			return nil, fmt.Errorf("marshal claim %s: %w", name, err)
 		}
@@ -118,30 +127,20 @@ func NewID() string {
 }
 
 // Key is a key that signs tokens: one of the ring (*keys.Key) or a
-// dialect's symmetric key (*keys.Symmetric).
+// dialect's symmetric key (*keys.Symmetric). Signing (jws.go) takes the
+// encoded protected header from the key and signs by its type.
 type Key interface {
-	Signer(typ string) (jose.Signer, error)
+	JWSHeader(typ string) string
 }
 
 // Sign signs c with k, setting the typ header to typ.
 func Sign(k Key, typ string, c *Claims) (string, error) { return SignNamed(k, typ, c, nil) }
 
 // SignNamed is Sign with the dialect claims that names renames written
-// under their new names.
+// under their new names. It returns the compact JWS (jws.go): the claims
+// as json.Marshal writes them (claimsjson.go).
 func SignNamed(k Key, typ string, c *Claims, names ClaimNames) (string, error) {
-	s, err := k.Signer(typ)
-	if err != nil {
-		return "", err
-	}
-	payload, err := c.marshal(names)
-	if err != nil {
-		return "", fmt.Errorf("sign token: %w", err)
-	}
-	jws, err := s.Sign(payload)
-	if err != nil {
-		return "", fmt.Errorf("sign token: %w", err)
-	}
-	return jws.CompactSerialize()
+	return signClaims(k, typ, c, names)
 }
 
 // MaxLen bounds the tokens Verify will parse at all. It leaves room for

@@ -499,7 +499,7 @@ func TestCeilingServer(t *testing.T) {
 	json.Unmarshal(sample, &in)
 
 	t.Run("token", func(t *testing.T) {
-		c, err := startCeiling(ceilToken, sample, nil)
+		c, err := startCeiling(ceilingSpec{Kind: ceilToken, Sample: sample})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -541,7 +541,7 @@ func TestCeilingServer(t *testing.T) {
 	})
 
 	t.Run("introspect", func(t *testing.T) {
-		c, err := startCeiling(ceilIntrospect, sample, nil)
+		c, err := startCeiling(ceilingSpec{Kind: ceilIntrospect, Sample: sample})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -566,7 +566,7 @@ func TestCeilingServer(t *testing.T) {
 
 	t.Run("jwks", func(t *testing.T) {
 		h := http.Header{"Content-Type": {"application/jwk-set+json"}, "Cache-Control": {"public, max-age=300"}}
-		c, err := startCeiling(ceilJWKS, jwks, h)
+		c, err := startCeiling(ceilingSpec{Kind: ceilJWKS, Sample: jwks, Header: h})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -583,7 +583,7 @@ func TestCeilingServer(t *testing.T) {
 	})
 
 	t.Run("no JWT in the answer", func(t *testing.T) {
-		if _, err := startCeiling(ceilToken, []byte(`{"access_token":"opaque"}`), nil); err == nil {
+		if _, err := startCeiling(ceilingSpec{Kind: ceilToken, Sample: []byte(`{"access_token":"opaque"}`)}); err == nil {
 			t.Error("want an error")
 		}
 	})

@@ -28,9 +28,13 @@ import (
 )
 
 // The ceiling is what a bare Go HTTP server does with the same requests on
-// this machine: the standard library and go-jose only, no store, no
-// sessions, no client authentication, no metrics. tokend's figure divided
-// by it tells how much of the machine's capacity tokend's own work takes.
+// this machine: the standard library (and go-jose's parser to verify), no
+// store, no sessions, no audit trail, no metrics; only what any server
+// issuing the same tokens must do: read the form (or JSON) body, check the
+// client's Basic credentials against a keyed hash, sign with crypto/ecdsa
+// (ed25519, rsa) and write the compact JWS itself (jws.go). tokend's figure
+// divided by it tells how much of the machine's capacity tokend's own work
+// takes.
 
 // ceiling is a running ceiling server for one scenario.
 type ceiling struct {
@@ -43,9 +47,14 @@ type ceiling struct {
 	stop       func() // a ceiling in a child process
 }
 
-// startCeiling starts, on 127.0.0.1:0, a server that answers like tokend
-// did in sample (with header), for the given kind.
-func startCeiling(kind ceilingKind, sample []byte, header http.Header) (*ceiling, error) {
+// startCeiling starts, on spec.Addr (127.0.0.1:0 if empty), a server that
+// answers like tokend did in spec.Sample (with spec.Header), for spec.Kind.
+func startCeiling(spec ceilingSpec) (*ceiling, error) {
+	kind, sample, header := spec.Kind, spec.Sample, spec.Header
+	check, err := newCredentialCheck(spec.Auth)
+	if err != nil {
+		return nil, err
+	}
 	c := &ceiling{tokenBytes: map[string]int{}}
 	var h http.Handler
 	switch kind {
@@ -54,6 +63,7 @@ func startCeiling(kind ceilingKind, sample []byte, header http.Header) (*ceiling
 		if err != nil {
 			return nil, err
 		}
+		tt.check = check
 		h = tt
 		var desc []string
 		for _, k := range slices.Sorted(maps.Keys(tt.jwts)) {
@@ -74,7 +84,7 @@ func startCeiling(kind ceilingKind, sample []byte, header http.Header) (*ceiling
 		if c.token, err = m.mint(time.Hour); err != nil {
 			return nil, err
 		}
-		h = &introspector{m: m}
+		h = &introspector{m: m, check: check}
 		c.tokenBytes["token"] = m.got
 		c.describe = fmt.Sprintf("verifies %s %d bytes, tokend's %d", m.alg, m.got, m.size)
 	case ceilJWKS:
@@ -91,7 +101,11 @@ func startCeiling(kind ceilingKind, sample []byte, header http.Header) (*ceiling
 	default:
 		return nil, fmt.Errorf("no ceiling server for this scenario")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := spec.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("ceiling: %w", err)
 	}
@@ -126,6 +140,7 @@ type tokenTemplate struct {
 	fields map[string]any
 	jwts   map[string]*minter
 	opaque map[string]int
+	check  *credentialCheck // nil: requests carry no client credentials
 }
 
 func newTokenTemplate(sample []byte) (*tokenTemplate, error) {
@@ -158,7 +173,13 @@ func newTokenTemplate(sample []byte) (*tokenTemplate, error) {
 }
 
 func (tt *tokenTemplate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	io.Copy(io.Discard, io.LimitReader(r.Body, 64<<10))
+	if !readRequest(w, r) {
+		return
+	}
+	if !tt.check.ok(r) {
+		http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
+		return
+	}
 	out := make(map[string]any, len(tt.fields))
 	for k, v := range tt.fields {
 		out[k] = v
@@ -197,12 +218,17 @@ func randomText(n int) string {
 
 // introspector answers RFC 7662 introspection of its own tokens: it parses
 // the form, verifies the JWT's signature and expiry, and renders the claims.
-type introspector struct{ m *minter }
+type introspector struct {
+	m     *minter
+	check *credentialCheck
+}
 
 func (in *introspector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "bad form", http.StatusBadRequest)
+	if !readRequest(w, r) {
+		return
+	}
+	if !in.check.ok(r) {
+		http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
 		return
 	}
 	c, err := in.m.verify(r.PostForm.Get("token"))
@@ -219,8 +245,8 @@ func (in *introspector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // jwtHeader is the part of a JOSE header the ceiling copies.
 type jwtHeader struct {
 	Alg string `json:"alg"`
-	Typ string `json:"typ"`
-	Kid string `json:"kid"`
+	Kid string `json:"kid,omitempty"`
+	Typ string `json:"typ,omitempty"`
 }
 
 // parseHeader reads the header of a compact JWS, which must have three
@@ -241,13 +267,16 @@ func parseHeader(tok string) (*jwtHeader, error) {
 	return &h, nil
 }
 
-// minter signs JWTs of one size with a key of its own.
+// minter signs JWTs of one size with a key of its own, as a bare server
+// would: the protected header encoded once, the compact form assembled in
+// a pooled buffer and signed with the standard library (jws.go).
 type minter struct {
 	alg    string
 	typ    string
 	size   int // the size aimed at: tokend's token's
 	got    int // the size it signs
-	signer jose.Signer
+	priv   crypto.Signer
+	header string // base64url of the protected header
 	public crypto.PublicKey
 	pad    string
 }
@@ -302,18 +331,12 @@ func minterLike(tok string) (*minter, error) {
 		}
 		kid = base64.RawURLEncoding.EncodeToString(tp)
 	}
-	opts := &jose.SignerOptions{}
-	if h.Typ != "" {
-		opts = opts.WithType(jose.ContentType(h.Typ))
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{
-		Algorithm: jose.SignatureAlgorithm(h.Alg),
-		Key:       jose.JSONWebKey{Key: priv, KeyID: kid, Algorithm: h.Alg},
-	}, opts)
+	header, err := json.Marshal(jwtHeader{Alg: h.Alg, Kid: kid, Typ: h.Typ})
 	if err != nil {
-		return nil, fmt.Errorf("%s signer: %w", h.Alg, err)
+		return nil, err
 	}
-	m := &minter{alg: h.Alg, typ: h.Typ, size: len(tok), signer: signer, public: priv.Public()}
+	m := &minter{alg: h.Alg, typ: h.Typ, size: len(tok), priv: priv, public: priv.Public(),
+		header: base64.RawURLEncoding.EncodeToString(header)}
 	if err := m.fit(); err != nil {
 		return nil, err
 	}
@@ -369,11 +392,7 @@ func (m *minter) mint(ttl time.Duration) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	jws, err := m.signer.Sign(payload)
-	if err != nil {
-		return "", fmt.Errorf("sign: %w", err)
-	}
-	return jws.CompactSerialize()
+	return signCompact(m.alg, m.priv, m.header, payload)
 }
 
 // verify checks a token's algorithm and signature and returns its claims.

@@ -6,10 +6,13 @@
 // the JWKS and the four vendor dialects.
 //
 // Each figure comes with a ceiling measured in the same run: a bare
-// net/http server started in this process on 127.0.0.1:0, with no tokend
-// code, that answers the same requests by signing a JWT of the same size,
-// algorithm and key type (or verifying one, or serving the same JWKS
-// bytes). tokend's figure is printed as a ratio of that ceiling. For the
+// net/http server started in a child process on 127.0.0.1:0, with no
+// tokend code, that answers the same requests by checking the client's
+// Basic credentials and signing a JWT of the same size, algorithm and key
+// type with the standard library (or verifying one, or serving the same
+// JWKS bytes). tokend's figure is printed as a ratio of that ceiling.
+// -serve-ceiling serves it on its own, for another load generator (wrk,
+// bench/run.sh). For the
 // password grant the ceiling is the raw argon2id hash rate of this machine
 // at the same parameters, since one login costs one hash.
 //
@@ -59,6 +62,8 @@ type config struct {
 	repeat    int
 
 	ceilingInProcess bool
+	serveCeiling     string // -serve-ceiling: an address, or "" to measure
+	ceilingGCFloor   int    // MiB
 	json             bool
 	creds            creds
 	argon            argonParams
@@ -87,6 +92,8 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.ceiling, "ceiling", true, "also measure the in-process ceiling and print tokend's figures as a ratio of it")
 	fs.BoolVar(&c.json, "json", false, "print one JSON object per scenario")
 	fs.BoolVar(&c.ceilingInProcess, "ceiling-in-process", false, "run the ceiling server inside this process instead of a process of its own (as tokend is)")
+	fs.IntVar(&c.ceilingGCFloor, "ceiling-gc-floor", 64, "MiB the ceiling's heap may grow to before its collector runs, as tokend serve's --gc-floor (0: Go's default; GOGC in the environment wins)")
+	fs.StringVar(&c.serveCeiling, "serve-ceiling", "", "instead of measuring, serve the ceiling of the one -scenario named on this address (e.g. 127.0.0.1:0) for another load generator such as wrk; prints one JSON line (url, and the token to introspect) and serves until interrupted")
 	fs.IntVar(&c.repeat, "repeat", 1, "measure tokend and the ceiling this many times, alternately, and report the run with the median ratio (for noisy machines)")
 	fs.StringVar(&c.creds.clientID, "client-id", "", "confidential client id (client_credentials, introspect, taiki)")
 	fs.StringVar(&c.creds.clientSecret, "client-secret", "", "its secret (prefer TOKEND_BENCH_CLIENT_SECRET)")
@@ -115,6 +122,9 @@ func (c *config) validate() error {
 	default:
 		c.base = strings.TrimSuffix(u.String(), "/")
 	}
+	if c.ceilingGCFloor < 0 || c.ceilingGCFloor > 1<<20 {
+		errs = append(errs, fmt.Errorf("-ceiling-gc-floor %d: want 0 to %d MiB", c.ceilingGCFloor, 1<<20))
+	}
 	if c.c < 1 || c.c > maxConcurrency {
 		errs = append(errs, fmt.Errorf("-c %d: want 1 to %d", c.c, maxConcurrency))
 	}
@@ -136,6 +146,9 @@ func (c *config) validate() error {
 		errs = append(errs, err)
 	}
 	c.list = list
+	if c.serveCeiling != "" && (len(list) != 1 || list[0].ceiling == ceilArgon2) {
+		errs = append(errs, errors.New("-serve-ceiling: name one -scenario that has a ceiling server (not a password scenario)"))
+	}
 	// A scenario named on its own must be runnable; "all" skips the ones
 	// whose credentials are missing, and says so.
 	if c.scenarios != "all" {
@@ -153,6 +166,7 @@ const usage = `tokend-bench: load tool for tokend
 Usage:
   tokend-bench [-url URL] [-scenario NAME[,NAME...]|all] [-c N] [-d D] [-warmup D] [-json] [-ceiling=false]
                [-client-id ID] [-client-secret S] [-public-client-id ID] [-username U] [-password P]
+  tokend-bench -serve-ceiling ADDR -scenario NAME [-url URL] [credentials]
 
 Every flag has an environment twin: -client-secret is TOKEND_BENCH_CLIENT_SECRET,
 -password is TOKEND_BENCH_PASSWORD, and so on; prefer them for secrets.
@@ -218,6 +232,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err := c.validate(); err != nil {
 		return usageError{err.Error()}
+	}
+	if c.serveCeiling != "" {
+		return serveCeiling(ctx, &c, stdout)
 	}
 	b := &bench{cfg: &c, out: newReporter(stdout, c.json)}
 	return b.run(ctx)
@@ -308,7 +325,7 @@ func (b *bench) scenario(ctx context.Context, s *scenario) *report {
 	if cfg.ceilingInProcess {
 		start = startCeiling
 	}
-	ceil, err := start(s.ceiling, p.sample, p.sampleHeader)
+	ceil, err := start(ceilingSpec{Kind: s.ceiling, Sample: p.sample, Header: p.sampleHeader, Auth: p.req.auth, GCFloorMiB: cfg.ceilingGCFloor})
 	if err != nil {
 		rep.CeilingError = err.Error()
 		return rep
