@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,14 +45,44 @@ func (s *Store) ReserveAttempts(ctx context.Context, at time.Time, attempts []to
 	res := s.pool.SendBatch(ctx, b)
 	defer res.Close()
 	out := make([]tokend.Reservation, len(attempts))
+	var again []int
 	for i := range attempts {
 		r := &out[i]
-		if err := res.QueryRow().Scan(&r.Count, &r.Since, &r.Last, &r.Admitted); err != nil {
+		err := res.QueryRow().Scan(&r.Count, &r.Since, &r.Last, &r.Admitted)
+		if errors.Is(err, pgx.ErrNoRows) {
+			again = append(again, i)
+			continue
+		}
+		if err != nil {
 			return nil, wrap("reserve attempts", err)
 		}
-		r.Since, r.Last = r.Since.UTC(), r.Last.UTC()
 	}
-	return out, wrap("reserve attempts", res.Close())
+	if err := res.Close(); err != nil {
+		return nil, wrap("reserve attempts", err)
+	}
+	// A refused reservation reads the counter from the statement's
+	// snapshot, which misses a row another transaction inserted and
+	// committed after the statement began (the upsert saw it, the read does
+	// not). Asking again takes a new snapshot; it is rare and races only
+	// with the same burst, so a few tries settle it.
+	for _, i := range again {
+		a, r := attempts[i], &out[i]
+		var err error
+		for try := 0; try < 5; try++ {
+			err = s.pool.QueryRow(ctx, reserveQuery, a.Key, at, at.Add(-a.Window), a.Limit, a.LockBase.Microseconds(), a.LockMax.Microseconds()).
+				Scan(&r.Count, &r.Since, &r.Last, &r.Admitted)
+			if !errors.Is(err, pgx.ErrNoRows) {
+				break
+			}
+		}
+		if err != nil {
+			return nil, wrap("reserve attempts", err)
+		}
+	}
+	for i := range out {
+		out[i].Since, out[i].Last = out[i].Since.UTC(), out[i].Last.UTC()
+	}
+	return out, nil
 }
 
 // SettleAttempts releases and resets counters in one batch.
