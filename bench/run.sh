@@ -38,6 +38,14 @@
 #   BENCH_TOKEND=       a tokend binary to measure instead of building this
 #                       tree's (e.g. one built from an older commit, to
 #                       compare before and after with the same load tools)
+#   BENCH_PROFILE=      a directory (wrk only): where the time and the tail go.
+#                       tokend serves its profiler (--pprof-addr) and logs
+#                       every collection (GODEBUG=gctrace=1); each wrk
+#                       scenario gets one more tokend run, not counted in the
+#                       figures, during which a 3 s execution trace and 5 s
+#                       CPU, mutex and block profiles are saved there, and a
+#                       summary of each is printed (go tool pprof, go tool
+#                       trace -pprof=sched)
 # With the defaults it takes about 3.5 minutes (9 scenarios, each measured
 # against tokend and against the ceiling).
 set -euo pipefail
@@ -93,6 +101,14 @@ say "built in ${SECONDS}s"
 
 db="${BENCH_DB:-sqlite:$tmp/tokend.db}"
 read -ra serve_flags <<<"${BENCH_SERVE_FLAGS---lockout-threshold 0 --rate-limit off}"
+prof=${BENCH_PROFILE:-}
+serve_env=()
+if [[ -n $prof ]]; then
+	[[ $tool != tokend-bench ]] || { say "run.sh: BENCH_PROFILE needs BENCH_TOOL=wrk or both"; exit 2; }
+	mkdir -p "$prof"
+	prof=$(cd "$prof" && pwd)
+	serve_env=(GODEBUG=gctrace=1)
+fi
 tokend() { "$tmp/tokend" "$@"; }
 
 # A loopback port nobody listens on (bash's /dev/tcp fails to connect).
@@ -113,8 +129,13 @@ free_port() {
 for attempt in 1 2 3; do
 	port=$(free_port)
 	url="http://127.0.0.1:$port"
+	extra=()
+	if [[ -n $prof ]]; then
+		pprof_url="http://127.0.0.1:$(free_port)"
+		extra=(--pprof-addr "${pprof_url#http://}")
+	fi
 	# The binary itself, not through the function, so that $! is its pid.
-	"$tmp/tokend" serve --addr "127.0.0.1:$port" --db "$db" --log-level warn "${serve_flags[@]}" >>"$tmp/tokend.log" 2>&1 &
+	env "${serve_env[@]}" "$tmp/tokend" serve --addr "127.0.0.1:$port" --db "$db" --log-level warn "${serve_flags[@]}" "${extra[@]}" >>"$tmp/tokend.log" 2>&1 &
 	pid=$!
 	ready=
 	for _ in $(seq 100); do
@@ -195,6 +216,35 @@ wrk_run() {
 	out=$(wrk -t "${BENCH_WRK_T:-2}" -c "$c" -d "$2" -s "$root/bench/wrk.lua" "$1$WRK_PATH")
 	grep '^wrk-result ' <<<"$out" || { say "run.sh: wrk printed no result: $out"; return 1; }
 }
+# profile_run SCENARIO BODY: one more wrk run against tokend, not counted,
+# while its profiler records; then a summary of what it recorded.
+profile_run() {
+	local sc=$1 gc0 gc1 p
+	gc0=$(grep -c '^gc ' "$tmp/tokend.log" || true)
+	(
+		sleep 2
+		curl -fsS -o "$prof/$sc.trace" "$pprof_url/debug/pprof/trace?seconds=3" &
+		curl -fsS -o "$prof/$sc.cpu.pprof" "$pprof_url/debug/pprof/profile?seconds=5" &
+		curl -fsS -o "$prof/$sc.mutex.pprof" "$pprof_url/debug/pprof/mutex?seconds=5" &
+		curl -fsS -o "$prof/$sc.block.pprof" "$pprof_url/debug/pprof/block?seconds=5" &
+		wait
+	) &
+	p=$!
+	WRK_BODY=$2 wrk_run "$url" 9s >"$prof/$sc.wrk" || true
+	wait "$p" || say "run.sh: a profile of $sc could not be taken"
+	gc1=$(grep -c '^gc ' "$tmp/tokend.log" || true)
+	echo "profile $sc (9 s under wrk, files in $prof): $((gc1 - gc0)) collections; $(cut -d' ' -f2- "$prof/$sc.wrk")"
+	for p in cpu mutex block; do
+		[[ -s $prof/$sc.$p.pprof ]] || continue
+		echo "  $p profile, top 10:"
+		go tool pprof -top -nodecount 10 "$prof/$sc.$p.pprof" 2>/dev/null | sed -n '/flat%/,$p' | sed 's/^/    /'
+	done
+	if [[ -s $prof/$sc.trace ]] && go tool trace -pprof=sched "$prof/$sc.trace" >"$prof/$sc.sched.pprof" 2>/dev/null; then
+		echo "  waiting to be scheduled (execution trace), top 8:"
+		go tool pprof -top -nodecount 8 "$prof/$sc.sched.pprof" 2>/dev/null | sed -n '/flat%/,$p' | sed 's/^/    /'
+	fi
+}
+
 # kv KEY LINE: the value of KEY=... in a wrk-result line.
 kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
@@ -229,6 +279,9 @@ wrk_scenario() {
 		tokend_body="token=$tok" ceil_body="token=$ceil_token"
 	fi
 	local rounds=() i t ceil
+	if [[ -n $prof ]]; then
+		profile_run "$sc" "$tokend_body"
+	fi
 	for ((i = 1; i <= repeat; i++)); do
 		if [[ $warmup != 0 && $warmup != 0s ]]; then
 			WRK_BODY=$tokend_body wrk_run "$url" "$warmup" >/dev/null
@@ -284,6 +337,10 @@ if [[ -s $tmp/tokend.log ]]; then
 	say
 	say "tokend's log during the run (--log-level warn), lines by level and message:"
 	sed -n 's/.* level=\([A-Z]*\) msg=\("[^"]*"\|[^ ]*\).*/\1 \2/p' "$tmp/tokend.log" | sort | uniq -c | sort -rn | head -n 20 >&2
+	if [[ -n $prof ]]; then
+		grep '^gc ' "$tmp/tokend.log" >"$prof/gctrace.log" || true
+		say "every collection tokend ran (GODEBUG=gctrace=1): $prof/gctrace.log"
+	fi
 fi
 say "run.sh: done in ${SECONDS}s"
 exit "$status"
