@@ -253,7 +253,7 @@ func credArgs(u string) []string {
 func TestEveryScenarioAgainstAFakeTokend(t *testing.T) {
 	t.Parallel()
 	f, srv := newFakeTokend(t)
-	reps, stderr, err := runBench(t, append(credArgs(srv.URL), "-scenario", "all", "-c", "4", "-d", "100ms", "-warmup", "20ms")...)
+	reps, stderr, err := runBench(t, append(credArgs(srv.URL), "-scenario", "all", "-c", "4", "-d", "300ms", "-warmup", "20ms")...)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr)
 	}
@@ -272,7 +272,7 @@ func TestEveryScenarioAgainstAFakeTokend(t *testing.T) {
 			if r.Tokend.Latency.P50 <= 0 || r.Tokend.Latency.P50 > r.Tokend.Latency.P99 || r.Tokend.Latency.P99 > r.Tokend.Latency.Max {
 				t.Errorf("latencies out of order: %+v", r.Tokend.Latency)
 			}
-			if r.Concurrency != 4 || r.DurationS != 0.1 {
+			if r.Concurrency != 4 || r.DurationS != 0.3 {
 				t.Errorf("concurrency %d, duration %v", r.Concurrency, r.DurationS)
 			}
 			if s.ceiling == ceilArgon2 {
