@@ -18,17 +18,9 @@ import (
 // PublicKey returns the public key of a stored signing key, opening its
 // private part with vault (nil: keys stored in the clear).
 func PublicKey(sk *tokend.SigningKey, vault *Vault) (crypto.PublicKey, error) {
-	der, err := vault.Open(sk.ID, sk.PrivateKey)
+	signer, err := openSigner(sk, vault)
 	if err != nil {
-		return nil, fmt.Errorf("open key %s: %w", sk.ID, err)
-	}
-	priv, err := x509.ParsePKCS8PrivateKey(der)
-	if err != nil {
-		return nil, fmt.Errorf("parse key %s: %w", sk.ID, err)
-	}
-	signer, ok := priv.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("parse key %s: not a signing key", sk.ID)
+		return nil, err
 	}
 	return signer.Public(), nil
 }

@@ -144,17 +144,9 @@ func NewRing(stored []*tokend.SigningKey, maxTTL time.Duration, vault *Vault) (*
 		if !sk.RevokedAt.IsZero() {
 			continue
 		}
-		der, err := vault.Open(sk.ID, sk.PrivateKey)
+		signer, err := openSigner(sk, vault)
 		if err != nil {
-			return nil, fmt.Errorf("open key %s: %w", sk.ID, err)
-		}
-		priv, err := x509.ParsePKCS8PrivateKey(der)
-		if err != nil {
-			return nil, fmt.Errorf("parse key %s: %w", sk.ID, err)
-		}
-		signer, ok := priv.(crypto.Signer)
-		if !ok {
-			return nil, fmt.Errorf("parse key %s: not a signing key", sk.ID)
+			return nil, err
 		}
 		k := &Key{ID: sk.ID, Alg: sk.Alg, Private: signer, Public: signer.Public(), ActivatesAt: sk.ActivatesAt}
 		// Retired when the first later live key of the line activated.
@@ -268,4 +260,22 @@ func (r *Ring) JWKS(now time.Time) (doc []byte, etag string) {
 	d := &jwksDoc{doc: doc, etag: `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`, from: now, until: until}
 	r.jwks.Store(d)
 	return d.doc, d.etag
+}
+
+// openSigner opens a stored key's private part with vault (nil: stored in
+// the clear) and parses it.
+func openSigner(sk *tokend.SigningKey, vault *Vault) (crypto.Signer, error) {
+	der, err := vault.Open(sk.ID, sk.PrivateKey)
+	if err != nil {
+		return nil, fmt.Errorf("open key %s: %w", sk.ID, err)
+	}
+	priv, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("parse key %s: %w", sk.ID, err)
+	}
+	signer, ok := priv.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("parse key %s: not a signing key", sk.ID)
+	}
+	return signer, nil
 }
