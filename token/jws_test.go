@@ -86,22 +86,7 @@ func testSignMatchesGoJose(t *testing.T, now time.Time, alg, suffix string, name
 			}
 			for name, c := range claimSets(now) {
 				t.Run(alg+"/"+typ+"/"+name+suffix, func(t *testing.T) {
-					raw, err := token.SignNamed(k, typ, c, names)
-					if err != nil {
-						t.Fatal(err)
-					}
-					payload, err := token.MarshalNamed(c, names)
-					if err != nil {
-						t.Fatal(err)
-					}
-					jws, err := reference.Sign(payload)
-					if err != nil {
-						t.Fatal(err)
-					}
-					want, err := jws.CompactSerialize()
-					if err != nil {
-						t.Fatal(err)
-					}
+					raw, want, payload := signBoth(t, k, typ, c, names, reference)
 					got, wantParts := strings.Split(raw, "."), strings.Split(want, ".")
 					if len(got) != 3 {
 						t.Fatalf("not a compact JWS: %q", raw)
@@ -158,6 +143,29 @@ func testSignMatchesGoJose(t *testing.T, now time.Time, alg, suffix string, name
 			}
 		}
 	}
+}
+
+// signBoth signs c with tokend's signer and with go-jose's reference signer
+// for the same key and typ: tokend's token, go-jose's, and the claims both
+// signed.
+func signBoth(t *testing.T, k token.Key, typ string, c *token.Claims, names token.ClaimNames, reference jose.Signer) (raw, want string, payload []byte) {
+	t.Helper()
+	raw, err := token.SignNamed(k, typ, c, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err = token.MarshalNamed(c, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, err := reference.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, err = jws.CompactSerialize(); err != nil {
+		t.Fatal(err)
+	}
+	return raw, want, payload
 }
 
 func nilIfEmpty(s string) any {
@@ -249,22 +257,7 @@ func TestSignSymmetricMatchesGoJose(t *testing.T) {
 			for suffix, names := range renames {
 				for name, c := range claimSets(now) {
 					t.Run(alg+"/"+typ+"/"+name+suffix, func(t *testing.T) {
-						raw, err := token.SignNamed(k, typ, c, names)
-						if err != nil {
-							t.Fatal(err)
-						}
-						payload, err := token.MarshalNamed(c, names)
-						if err != nil {
-							t.Fatal(err)
-						}
-						jws, err := reference.Sign(payload)
-						if err != nil {
-							t.Fatal(err)
-						}
-						want, err := jws.CompactSerialize()
-						if err != nil {
-							t.Fatal(err)
-						}
+						raw, want, _ := signBoth(t, k, typ, c, names, reference)
 						if raw != want {
 							t.Errorf("token\n %s\ngo-jose writes\n %s", raw, want)
 						}
