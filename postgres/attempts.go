@@ -104,3 +104,44 @@ func (s *Store) SettleAttempts(ctx context.Context, at time.Time, release, reset
 	}
 	return wrap("settle attempts", s.pool.SendBatch(ctx, b).Close())
 }
+
+// Failure counters.
+
+func scanFailures(row scanner) (tokend.FailureCount, error) {
+	var f tokend.FailureCount
+	err := row.Scan(&f.Count, &f.Since, &f.Last)
+	f.Since, f.Last = f.Since.UTC(), f.Last.UTC()
+	return f, err
+}
+
+// RecordFailure is one upsert, atomic under concurrent callers.
+func (s *Store) RecordFailure(ctx context.Context, key string, at time.Time, window time.Duration) (tokend.FailureCount, error) {
+	if unstorable(key) {
+		return tokend.FailureCount{}, &tokend.Error{Code: tokend.EINVALID, Message: "unstorable key"}
+	}
+	return one(ctx, s, "record failure", scanFailures, `INSERT INTO failures (key, count, since, last) VALUES ($1, 1, $2, $2)
+		ON CONFLICT (key) DO UPDATE SET
+			count = CASE WHEN failures.since < $3 THEN 1 ELSE failures.count + 1 END,
+			since = CASE WHEN failures.since < $3 THEN excluded.since ELSE failures.since END,
+			last = excluded.last
+		RETURNING count, since, last`, key, at, at.Add(-window))
+}
+
+func (s *Store) Failures(ctx context.Context, key string) (tokend.FailureCount, error) {
+	if unstorable(key) {
+		return tokend.FailureCount{}, nil
+	}
+	f, err := one(ctx, s, "failures", scanFailures, `SELECT count, since, last FROM failures WHERE key = $1`, key)
+	if tokend.ErrorCode(err) == tokend.ENOTFOUND {
+		return tokend.FailureCount{}, nil
+	}
+	return f, err
+}
+
+func (s *Store) ResetFailures(ctx context.Context, key string) error {
+	if unstorable(key) {
+		return nil
+	}
+	_, err := s.exec(ctx, "reset failures", `DELETE FROM failures WHERE key = $1`, key)
+	return err
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/tokend/tokend"
 )
 
@@ -48,4 +49,44 @@ func storable(keys []string) []string {
 		}
 	}
 	return out
+}
+
+// Revoked access tokens.
+
+func (s *Store) RevokeToken(ctx context.Context, jti string, expiresAt time.Time) error {
+	return s.inTx(ctx, "revoke token", func(ctx context.Context, tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING`, jti, expiresAt)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		return s.recordChanges(ctx, tx, tokend.Change{Kind: tokend.ChangeToken, Ref: jti})
+	})
+}
+
+func (s *Store) Revoked(ctx context.Context, now time.Time) (tokens, sessions []string, err error) {
+	str := func(row scanner) (string, error) {
+		var v string
+		err := row.Scan(&v)
+		return v, err
+	}
+	if tokens, err = all(ctx, s, "revoked tokens", str, `SELECT jti FROM revoked_tokens WHERE expires_at > $1`, now); err != nil {
+		return nil, nil, err
+	}
+	// Every revoked session still stored, expired or not: its access
+	// tokens may outlive it (PurgeRevokedSessions bounds the set).
+	if sessions, err = all(ctx, s, "revoked sessions", str, `SELECT id FROM sessions WHERE revoked_at IS NOT NULL`); err != nil {
+		return nil, nil, err
+	}
+	return tokens, sessions, nil
+}
+
+// PurgeRevokedSessions deletes in batches, as Purge does.
+func (s *Store) PurgeRevokedSessions(ctx context.Context, expiredBefore time.Time) error {
+	for {
+		n, err := s.exec(ctx, "purge revoked sessions", `DELETE FROM sessions WHERE id IN
+			(SELECT id FROM sessions WHERE revoked_at IS NOT NULL AND expires_at < $1 LIMIT $2)`, expiredBefore, purgeBatch)
+		if err != nil || n < purgeBatch {
+			return err
+		}
+	}
 }

@@ -70,3 +70,41 @@ func (s *Store) SettleAttempts(ctx context.Context, at time.Time, release, reset
 		return nil
 	})
 }
+
+// Failure counters.
+
+func (s *Store) RecordFailure(ctx context.Context, key string, at time.Time, window time.Duration) (tokend.FailureCount, error) {
+	var f tokend.FailureCount
+	var since, last int64
+	restart := micro(at.Add(-window))
+	err := s.w.QueryRowContext(ctx, `INSERT INTO failures (key, count, since, last) VALUES (?, 1, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET
+			count = CASE WHEN failures.since < ? THEN 1 ELSE failures.count + 1 END,
+			since = CASE WHEN failures.since < ? THEN excluded.since ELSE failures.since END,
+			last = excluded.last
+		RETURNING count, since, last`, key, micro(at), micro(at), restart, restart).Scan(&f.Count, &since, &last)
+	if err != nil {
+		return f, wrap("record failure", err)
+	}
+	f.Since, f.Last = fromMicro(since), fromMicro(last)
+	return f, nil
+}
+
+func (s *Store) Failures(ctx context.Context, key string) (tokend.FailureCount, error) {
+	var f tokend.FailureCount
+	var since, last int64
+	err := s.row(ctx, `SELECT count, since, last FROM failures WHERE key = ?`, key).Scan(&f.Count, &since, &last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return tokend.FailureCount{}, nil
+	}
+	if err != nil {
+		return f, wrap("failures", err)
+	}
+	f.Since, f.Last = fromMicro(since), fromMicro(last)
+	return f, nil
+}
+
+func (s *Store) ResetFailures(ctx context.Context, key string) error {
+	_, err := s.w.ExecContext(ctx, `DELETE FROM failures WHERE key = ?`, key)
+	return wrap("reset failures", err)
+}

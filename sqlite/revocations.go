@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"time"
 
@@ -82,4 +83,55 @@ func (s *Store) eachChunk(ctx context.Context, op, query, column string, args []
 		keys = keys[n:]
 	}
 	return nil
+}
+
+// Revoked access tokens.
+
+func (s *Store) RevokeToken(ctx context.Context, jti string, expiresAt time.Time) error {
+	return s.inTx(ctx, "revoke token", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING`, jti, micro(expiresAt))
+		if err != nil {
+			return wrap("revoke token", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		return recordChange(ctx, tx, tokend.ChangeToken, jti)
+	})
+}
+
+func (s *Store) Revoked(ctx context.Context, now time.Time) (tokens, sessions []string, err error) {
+	for _, q := range []struct {
+		query string
+		args  []any
+		out   *[]string
+	}{
+		{`SELECT jti FROM revoked_tokens WHERE expires_at > ?`, []any{micro(now)}, &tokens},
+		// Every revoked session still stored, expired or not: its access
+		// tokens may outlive it (PurgeRevokedSessions bounds the set).
+		{`SELECT id FROM sessions WHERE revoked_at <> 0`, nil, &sessions},
+	} {
+		rows, err := s.r.QueryContext(ctx, q.query, q.args...)
+		if err != nil {
+			return nil, nil, wrap("revoked", err)
+		}
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return nil, nil, wrap("revoked", err)
+			}
+			*q.out = append(*q.out, v)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, wrap("revoked", err)
+		}
+	}
+	return tokens, sessions, nil
+}
+
+func (s *Store) PurgeRevokedSessions(ctx context.Context, expiredBefore time.Time) error {
+	_, err := s.exec(ctx, `DELETE FROM sessions WHERE revoked_at <> 0 AND expires_at < ?`, micro(expiredBefore))
+	return wrap("purge revoked sessions", err)
 }
