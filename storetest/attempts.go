@@ -150,3 +150,89 @@ func testSettleAttempts(t *testing.T, open func(t *testing.T) tokend.Store) {
 		t.Fatal(err)
 	}
 }
+
+func testFailuresCountAndWindow(t *testing.T, open func(t *testing.T) tokend.Store) {
+	s := open(t)
+	ctx := t.Context()
+	t0 := time.Now().UTC().Truncate(time.Microsecond)
+	if f, err := s.Failures(ctx, "k"); err != nil || f.Count != 0 || !f.Since.IsZero() {
+		t.Fatalf("an unknown counter: %+v %v", f, err)
+	}
+	for i := 1; i <= 3; i++ {
+		f, err := s.RecordFailure(ctx, "k", t0.Add(time.Duration(i)*time.Second), time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Count != i || !f.Since.Equal(t0.Add(time.Second)) || !f.Last.Equal(t0.Add(time.Duration(i)*time.Second)) {
+			t.Fatalf("failure %d: %+v", i, f)
+		}
+	}
+	got, err := s.Failures(ctx, "k")
+	if err != nil || got.Count != 3 || !got.Last.Equal(t0.Add(3*time.Second)) {
+		t.Fatalf("Failures: %+v %v", got, err)
+	}
+	if other, _ := s.Failures(ctx, "other"); other.Count != 0 {
+		t.Fatal("counters are independent")
+	}
+	// Past the window the counter starts again.
+	later := t0.Add(2 * time.Minute)
+	f, err := s.RecordFailure(ctx, "k", later, time.Minute)
+	if err != nil || f.Count != 1 || !f.Since.Equal(later) {
+		t.Fatalf("after the window: %+v %v", f, err)
+	}
+	if err := s.ResetFailures(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := s.Failures(ctx, "k"); f.Count != 0 {
+		t.Fatalf("after reset: %+v", f)
+	}
+	if err := s.ResetFailures(ctx, "never-seen"); err != nil {
+		t.Fatalf("resetting an unknown counter: %v", err)
+	}
+	// Purge forgets counters idle for a day.
+	if _, err := s.RecordFailure(ctx, "old", t0.Add(-48*time.Hour), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RecordFailure(ctx, "fresh", t0, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Purge(ctx, t0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := s.Failures(ctx, "old"); f.Count != 0 {
+		t.Fatal("an idle counter survived the purge")
+	}
+	if f, _ := s.Failures(ctx, "fresh"); f.Count != 1 {
+		t.Fatal("a fresh counter was purged")
+	}
+}
+
+func testFailuresConcurrent(t *testing.T, open func(t *testing.T) tokend.Store) {
+	s := open(t)
+	ctx := t.Context()
+	now := time.Now().UTC()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	seen := map[int]bool{}
+	for range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f, err := s.RecordFailure(ctx, "ip:203.0.113.9", now, time.Minute)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			seen[f.Count] = true
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if f, _ := s.Failures(ctx, "ip:203.0.113.9"); f.Count != 40 {
+		t.Fatalf("40 concurrent failures counted as %d", f.Count)
+	}
+	if len(seen) != 40 {
+		t.Fatalf("each increment must return its own count; saw %d distinct", len(seen))
+	}
+}

@@ -107,3 +107,81 @@ func testRevokedSessionsWithTimes(t *testing.T, open func(t *testing.T) tokend.S
 		})
 	}
 }
+
+// Revoked access tokens.
+
+func testTokenRevoke(t *testing.T, open func(t *testing.T) tokend.Store) {
+	s := open(t)
+	jti := uuid.NewString()
+	revoked := func(jti string) bool { return tokenStored(t, s, jti) }
+	if revoked(jti) {
+		t.Fatal("revoked before RevokeToken")
+	}
+	exp := now().Add(time.Hour)
+	must(t, s.RevokeToken(t.Context(), jti, exp), "revoke token")
+	must(t, s.RevokeToken(t.Context(), jti, exp.Add(time.Minute)), "revoke token again")
+	if !revoked(jti) {
+		t.Error("not revoked after RevokeToken")
+	}
+	if revoked(uuid.NewString()) {
+		t.Error("an unknown jti is revoked")
+	}
+}
+
+// tokenStored reports whether the store holds a revocation of jti, expired
+// or not (Revoked at the zero time lists every row).
+func tokenStored(t *testing.T, s tokend.Store, jti string) bool {
+	t.Helper()
+	tokens, _, err := s.Revoked(t.Context(), time.Time{})
+	must(t, err, "revoked")
+	return slices.Contains(tokens, jti)
+}
+
+func testRevokedListing(t *testing.T, open func(t *testing.T) tokend.Store) {
+	s := open(t)
+	ctx := t.Context()
+	t0 := now()
+	_, before, err := s.Changes(ctx, 0)
+	must(t, err, "changes")
+	live, old := uuid.NewString(), uuid.NewString()
+	must(t, s.RevokeToken(ctx, live, t0.Add(time.Hour)), "revoke token")
+	must(t, s.RevokeToken(ctx, old, t0.Add(-time.Minute)), "revoke expired token")
+	must(t, s.RevokeToken(ctx, live, t0.Add(time.Hour)), "revoke token again")
+	changes, _, err := s.Changes(ctx, before)
+	must(t, err, "changes")
+	tokenChanges := 0
+	for _, c := range changes {
+		if c.Kind == tokend.ChangeToken {
+			tokenChanges++
+			if c.Ref != live && c.Ref != old {
+				t.Errorf("token change with ref %q", c.Ref)
+			}
+		}
+	}
+	if tokenChanges != 2 {
+		t.Errorf("%d token changes, want 2 (one per token first revoked)", tokenChanges)
+	}
+
+	u := &tokend.User{ID: uuid.NewString(), Username: "rv", CreatedAt: t0}
+	must(t, s.CreateUser(ctx, u), "create user")
+	mk := func(exp time.Time) *tokend.Session {
+		se := &tokend.Session{ID: uuid.NewString(), UserID: u.ID, RotatedAt: t0, CreatedAt: t0, ExpiresAt: exp}
+		must(t, s.CreateSession(ctx, se), "create session")
+		return se
+	}
+	revokedLive, revokedOld, liveSession := mk(t0.Add(time.Hour)), mk(t0.Add(time.Second)), mk(t0.Add(time.Hour))
+	must(t, s.RevokeSession(ctx, revokedLive.ID, t0, "test"), "revoke session")
+	must(t, s.RevokeSession(ctx, revokedOld.ID, t0, "test"), "revoke session")
+
+	tokens, sessions, err := s.Revoked(ctx, t0.Add(2*time.Second))
+	must(t, err, "revoked")
+	if len(tokens) != 1 || tokens[0] != live {
+		t.Errorf("revoked tokens %v, want [%s]", tokens, live)
+	}
+	// A revoked session that expired is listed too: an access token of
+	// it may still be alive (PurgeRevokedSessions decides when it goes).
+	slices.Sort(sessions)
+	if want := slices.Sorted(slices.Values([]string{revokedLive.ID, revokedOld.ID})); !slices.Equal(sessions, want) {
+		t.Errorf("revoked sessions %v, want %v (not %s, live)", sessions, want, liveSession.ID)
+	}
+}
