@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -82,5 +84,48 @@ func TestServeAuditRetention(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("audit events after the purge: %+v\n%s", events, s.Logs())
 		}
+	}
+}
+
+// TestAuditList: what the management commands do is in the audit trail,
+// and `audit list` reads it back, filtered.
+func TestAuditList(t *testing.T) {
+	f := newFixture(t)
+	f.must("pw\n", "user", "add", "alice", "--password-stdin", "--argon2-memory", "1024", "--argon2-time", "1")
+	c := decodeOne[map[string]string](t, f.must("", "client", "add", "svc", "--json"))
+	f.must("", "client", "rotate-secret", c["client_id"], "--overlap", "1m")
+	f.must("", "key", "rotate")
+	f.must("", "user", "disable", "alice")
+
+	events := decodeOne[[]map[string]any](t, f.must("", "audit", "list", "--json"))
+	var names []string
+	for _, e := range events {
+		names = append(names, e["event"].(string))
+		if e["dialect"] != "cli" || e["actor"] != "cli" || e["outcome"] != "success" || e["at"] == "" {
+			t.Errorf("event %v", e)
+		}
+		if strings.Contains(fmt.Sprint(e), c["client_secret"]) {
+			t.Fatal("an audit event carries the client secret")
+		}
+	}
+	if want := []string{"user.created", "client.created", "client.secret_rotated", "key.rotated", "user.disabled"}; !slices.Equal(names, want) {
+		t.Fatalf("events %v, want %v", names, want)
+	}
+	bySubject := decodeOne[[]map[string]any](t, f.must("", "audit", "list", "--json", "--subject", c["client_id"]))
+	if len(bySubject) != 2 || bySubject[1]["event"] != "client.secret_rotated" {
+		t.Fatalf("--subject: %v", bySubject)
+	}
+	if got := decodeOne[[]map[string]any](t, f.must("", "audit", "list", "--json", "--since", "2999-01-01T00:00:00Z")); len(got) != 0 {
+		t.Fatalf("--since in the future: %v", got)
+	}
+	if got := decodeOne[[]map[string]any](t, f.must("", "audit", "list", "--json", "--since", "1h", "--limit", "1")); len(got) != 1 {
+		t.Fatalf("--limit 1: %v", got)
+	}
+	if out := f.must("", "audit", "list"); !strings.Contains(out, "key.rotated") || !strings.Contains(out, "EVENT") {
+		t.Fatalf("text output: %s", out)
+	}
+	for _, bad := range [][]string{{"--since", "yesterday"}, {"--limit", "0"}} {
+		_, _, err := f.run("", append([]string{"audit", "list"}, bad...)...)
+		wantUsageError(t, err)
 	}
 }
