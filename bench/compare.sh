@@ -77,7 +77,9 @@ measure() {
 	echo "$line"
 }
 
-echo "compare: $1 (before) against $2 (after), $scenario, ${BENCH_D:-10s} per run, $rounds rounds, store: ${db:+PostgreSQL schema $schema}${db:-SQLite}"
+store="SQLite (a fresh file for each run)"
+[[ -z $db ]] || store="PostgreSQL (schema $schema, made afresh for each run)"
+echo "compare: $1 (before) against $2 (after), $scenario, ${BENCH_D:-10s} per run, $rounds rounds, store: $store"
 ratios=()
 for r in $(seq "$rounds"); do
 	b=$(measure before)

@@ -87,7 +87,7 @@ func TestCompareSQLite(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
-	if !strings.Contains(out, "store: SQLite") {
+	if !strings.Contains(out, ", store: SQLite (a fresh file for each run)\n") {
 		t.Fatalf("want the store named; output:\n%s", out)
 	}
 	wantRound(t, out)
@@ -111,7 +111,7 @@ func TestComparePostgres(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
-	if !strings.Contains(out, "store: PostgreSQL schema tokend_compare") {
+	if !strings.Contains(out, ", store: PostgreSQL (schema tokend_compare, made afresh for each run)\n") {
 		t.Fatalf("want the store named; output:\n%s", out)
 	}
 	wantRound(t, out)
