@@ -90,40 +90,30 @@ func (s *Store) SetUserPassword(ctx context.Context, id, hash string) error {
 }
 
 func (s *Store) DisableUser(ctx context.Context, id string, at time.Time) error {
-	const op = "disable user"
-	if unstorable(id) {
-		return notFound(op)
-	}
-	return s.inTx(ctx, op, func(ctx context.Context, tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE users SET disabled = true, version = version + 1 WHERE id = $1`, id)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return notFound(op)
-		}
-		sessions, err := revokeUserSessions(ctx, tx, id, at, "user disabled")
-		if err != nil {
-			return err
-		}
-		return s.recordChanges(ctx, tx, append([]tokend.Change{{Kind: tokend.ChangeUser, Ref: id}}, sessions...)...)
-	})
+	return s.updateUserEndSessions(ctx, "disable user", id, at, "user disabled",
+		`UPDATE users SET disabled = true, version = version + 1 WHERE id = $1`, id)
 }
 
 func (s *Store) SetUserPasswordEndSessions(ctx context.Context, id, hash string, at time.Time) error {
-	const op = "set user password"
+	return s.updateUserEndSessions(ctx, "set user password", id, at, "password changed",
+		`UPDATE users SET password_hash = $2, tokens_not_before = $3, version = version + 1 WHERE id = $1`, id, hash, optTime(at))
+}
+
+// updateUserEndSessions runs update on user id and, in the same
+// transaction, revokes the user's sessions for reason.
+func (s *Store) updateUserEndSessions(ctx context.Context, op, id string, at time.Time, reason, update string, args ...any) error {
 	if unstorable(id) {
 		return notFound(op)
 	}
 	return s.inTx(ctx, op, func(ctx context.Context, tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, tokens_not_before = $3, version = version + 1 WHERE id = $1`, id, hash, optTime(at))
+		tag, err := tx.Exec(ctx, update, args...)
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
 			return notFound(op)
 		}
-		sessions, err := revokeUserSessions(ctx, tx, id, at, "password changed")
+		sessions, err := revokeUserSessions(ctx, tx, id, at, reason)
 		if err != nil {
 			return err
 		}

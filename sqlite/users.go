@@ -94,27 +94,20 @@ func (s *Store) SetUserPassword(ctx context.Context, id, hash string) error {
 }
 
 func (s *Store) DisableUser(ctx context.Context, id string, at time.Time) error {
-	const op = "disable user"
-	return s.inTx(ctx, op, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE users SET disabled = 1, version = version + 1 WHERE id = ?`, id)
-		if err != nil {
-			return wrap(op, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return notFound(op)
-		}
-		if err := recordChange(ctx, tx, tokend.ChangeUser, id); err != nil {
-			return err
-		}
-		_, err = revokeUserSessions(ctx, tx, id, at, "user disabled")
-		return err
-	})
+	return s.updateUserEndSessions(ctx, "disable user", id, at, "user disabled",
+		`UPDATE users SET disabled = 1, version = version + 1 WHERE id = ?`, id)
 }
 
 func (s *Store) SetUserPasswordEndSessions(ctx context.Context, id, hash string, at time.Time) error {
-	const op = "set user password"
+	return s.updateUserEndSessions(ctx, "set user password", id, at, "password changed",
+		`UPDATE users SET password_hash = ?, tokens_not_before = ?, version = version + 1 WHERE id = ?`, hash, micro(at), id)
+}
+
+// updateUserEndSessions runs update on user id and, in the same
+// transaction, revokes the user's sessions for reason.
+func (s *Store) updateUserEndSessions(ctx context.Context, op, id string, at time.Time, reason, update string, args ...any) error {
 	return s.inTx(ctx, op, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, tokens_not_before = ?, version = version + 1 WHERE id = ?`, hash, micro(at), id)
+		res, err := tx.ExecContext(ctx, update, args...)
 		if err != nil {
 			return wrap(op, err)
 		}
@@ -124,7 +117,7 @@ func (s *Store) SetUserPasswordEndSessions(ctx context.Context, id, hash string,
 		if err := recordChange(ctx, tx, tokend.ChangeUser, id); err != nil {
 			return err
 		}
-		_, err = revokeUserSessions(ctx, tx, id, at, "password changed")
+		_, err = revokeUserSessions(ctx, tx, id, at, reason)
 		return err
 	})
 }
